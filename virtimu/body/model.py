@@ -131,7 +131,8 @@ class BodyModel:
         parents[0] = -1
         n_joints = J_regressor.shape[0]
         kind = model_type or model_type_for_joint_count(n_joints)
-        joint_names = list(data.get("joint_names") or JOINT_NAMES[kind])
+        names = data.get("joint_names")
+        joint_names = [str(n) for n in names] if names is not None and len(names) == n_joints else JOINT_NAMES[kind]
         posedirs = None
         if "posedirs" in data and data["posedirs"] is not None:
             pd = arr("posedirs").astype(np.float64)
