@@ -103,7 +103,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 2
     rows = store.summary()
     if args.json:
-        print(json.dumps(summary_as_json(rows), indent=2))
+        print(summary_as_json(rows))
     else:
         print(format_summary(rows))
     return 0

@@ -1,0 +1,472 @@
+"""Parametric walking and running.
+
+How a gait is built (world frame, facing +x; turned to the requested heading
+at the end):
+
+1. Gait phase: a cycle phase Phi(t) (right heel strike at integers, left at
+   half-integers) from the step frequency, slowly modulated by seeded noise.
+2. Feet: each stance foot is pinned to the floor and rolls heel -> ball ->
+   toe tip (heel strike, foot flat, heel off, toe off; :mod:`virtimu.motion.feet`).
+   Foot placements follow from the pelvis position at heel strike, so stride
+   length = speed x cycle time and nothing slides.
+3. Pelvis: forward position from the (modulated) speed; lateral sway towards
+   the stance foot; rotation, obliquity and tilt oscillating with the gait.
+   Height: walking -- the height at which the stance legs follow a typical
+   knee-flexion profile (``stance_knee``), smoothed, so the vertical excursion
+   emerges from the leg geometry; running -- a spring-mass profile, ballistic
+   (z'' = -g) in flight and a half-sine ground force in stance, offset so that
+   the stance knees flex at least as ``stance_knee`` says until heel off.
+4. Legs from analytic IK (:mod:`virtimu.motion.ik`).  Where a stance leg
+   cannot reach after foot flat, the heel rises further instead.  The swing
+   ankle follows quintic curves from toe off to the next heel strike (matching
+   position and velocity at both ends), lifted until the foot clears the
+   floor, kept softly within reach, and with the knee extension eased before
+   heel strike; the ankle angle eases from its toe-off value through a
+   dorsiflexed mid-swing value to its heel-strike value.
+5. Trunk counter-rotation, head stabilisation and arm swing (opposite to the
+   legs) complete the pose.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from virtimu.kinematics import forward_kinematics
+from virtimu.motion import anatomy as an
+from virtimu.motion.clip import Clip, assemble, make_clip
+from virtimu.motion.curves import hermite, quintic, smoothstep, soft_min, sway
+from virtimu.motion.feet import RollingFoot, raise_heel
+from virtimu.motion.ik import FootTrack, knee_flexion_for_distance, leg_reach, solve_legs
+from virtimu.motion.skeleton import Skeleton, foot_points
+
+log = logging.getLogger(__name__)
+
+G = 9.81  # m/s^2
+_SIDES = {"right": 0.0, "left": 0.5}  # cycle-phase offset of each foot's heel strike
+_SIGN = {"left": 1.0, "right": -1.0}  # lateral side (world +y is the body's left when facing +x)
+
+
+@dataclass
+class WalkParams:
+    """Walking.  Lengths in m, times in s, angles in rad, frequencies in Hz.
+
+    speed, step_frequency: mean speed and steps per second (cadence / 60);
+        stride length = 2 * speed / step_frequency.
+    duty_factor: stance fraction of a gait cycle (> 0.5: double support; < 0.5: flight phase).
+    step_width: lateral distance between the left and right heel lines.
+    foot_angle: toe-out of each foot's heel->ball line from the walking direction.
+    heel_strike_pitch / toe_off_pitch: foot pitch (toes up +) at heel strike / toe off
+        (toe off: the least plantar flexion; the heel rises further where the leg needs it).
+    toe_pitch: foot pitch at which the foot stops rolling over the ball (toes flat) and
+        rolls over the toe tip.
+    foot_flat / heel_off: cycle phase (0 = heel strike) of foot flat and heel off.
+    strike_ahead: where the heel lands, as the fraction of the stance-phase travel (speed x stance
+        time - heel-to-ball roll) ahead of the pelvis.
+    stance_knee: (cycle phase, knee flexion) key points over the stance phase; they set the
+        pelvis height (walking: at every frame; running: the offset of the spring-mass profile).
+    swing_lift: extra lift of the swing ankle; raised automatically until the foot clears the
+        floor by ``clearance`` in mid-swing; swing_peak: where in the swing it peaks (0..1);
+        swing_delay: (0..0.5) how much the foot's forward travel is held back early in the swing;
+        swing_ankle_reach / swing_dorsiflexion: the ankle turns from its toe-off angle to this
+        dorsiflexion (rad) by this fraction of the swing, then to its heel-strike angle.
+    max_heel_rise: largest toes-down foot pitch (rad) when the heel rises to keep a leg in reach.
+    knee_min: least knee flexion anywhere.
+    lateral: pelvis sway amplitude towards the stance foot.
+    pelvis_rotation / pelvis_obliquity: amplitudes of pelvic yaw and roll; pelvis_tilt: mean
+        anterior tilt.
+    trunk_lean: forward lean of the thorax; thorax_rotation: thorax yaw, as a fraction of the
+        pelvic yaw, in the opposite direction.
+    arm_swing: shoulder flexion amplitude; arm_abduction: arms away from the body;
+        elbow_flex / elbow_swing: mean elbow flexion and its swing.
+    variability: relative size of slow speed / cadence fluctuations and foot-placement jitter.
+    duration, fps, seed (all randomness), heading (rad, 0 = world +x, counter-clockwise),
+    start: (x, y) of the pelvis at the first frame.
+    """
+
+    duration: float = 8.0
+    fps: float = 120.0
+    seed: int = 0
+    heading: float = 0.0
+    start: tuple[float, float] = (0.0, 0.0)
+    speed: float = 1.35
+    step_frequency: float = 1.8
+    duty_factor: float = 0.61
+    step_width: float = 0.12
+    foot_angle: float = 0.12
+    heel_strike_pitch: float = 0.30
+    toe_off_pitch: float = -0.95
+    toe_pitch: float = -0.6
+    foot_flat: float = 0.08
+    heel_off: float = 0.36
+    strike_ahead: float = 0.46
+    stance_knee: tuple = ((0.0, 0.10), (0.14, 0.30), (0.30, 0.18), (0.45, 0.07), (0.50, 0.12), (0.61, 0.45))
+    swing_lift: float = 0.03
+    swing_peak: float = 0.35
+    swing_delay: float = 0.0
+    swing_ankle_reach: float = 0.3
+    swing_dorsiflexion: float = 0.1
+    max_heel_rise: float = 1.15
+    clearance: float = 0.015
+    knee_min: float = 0.0
+    lateral: float = 0.02
+    pelvis_rotation: float = 0.07
+    pelvis_obliquity: float = 0.06
+    pelvis_tilt: float = 0.08
+    trunk_lean: float = 0.05
+    thorax_rotation: float = 0.4
+    arm_swing: float = 0.30
+    arm_abduction: float = 0.14
+    elbow_flex: float = 0.35
+    elbow_swing: float = 0.15
+    variability: float = 0.02
+    name: str = "walking"
+    label: str = "walking"
+
+    @property
+    def stride_length(self) -> float:
+        """Distance (m) between successive heel strikes of the same foot."""
+        return 2.0 * self.speed / self.step_frequency
+
+    @property
+    def cadence(self) -> float:
+        """Steps per minute."""
+        return 60.0 * self.step_frequency
+
+
+@dataclass
+class RunParams(WalkParams):
+    """Running: :class:`WalkParams` with running defaults (duty factor < 0.5 gives a flight phase)."""
+
+    duration: float = 8.0
+    speed: float = 3.0
+    step_frequency: float = 2.8
+    duty_factor: float = 0.34
+    step_width: float = 0.08
+    foot_angle: float = 0.10
+    heel_strike_pitch: float = 0.15
+    toe_off_pitch: float = -1.0
+    toe_pitch: float = -0.6
+    foot_flat: float = 0.05
+    heel_off: float = 0.16
+    strike_ahead: float = 0.30
+    stance_knee: tuple = ((0.0, 0.35), (0.17, 0.70), (0.34, 0.30))
+    swing_lift: float = 0.05
+    swing_delay: float = 0.3
+    swing_peak: float = 0.35
+    clearance: float = 0.03
+    knee_min: float = 0.15
+    lateral: float = 0.015
+    pelvis_rotation: float = 0.10
+    pelvis_obliquity: float = 0.07
+    pelvis_tilt: float = 0.14
+    trunk_lean: float = 0.14
+    thorax_rotation: float = 0.6
+    arm_swing: float = 0.50
+    arm_abduction: float = 0.20
+    elbow_flex: float = 1.45
+    elbow_swing: float = 0.20
+    name: str = "running"
+    label: str = "running"
+
+
+def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
+    """Walking or running clip for ``p`` (a :class:`WalkParams` or :class:`RunParams`) on ``skel``."""
+    _check(p)
+    rng = np.random.default_rng(p.seed)
+    fps = float(p.fps)
+    n0 = int(round(3.0 / p.step_frequency * fps))  # padding: 1.5 cycles before and after
+    T = int(round(p.duration * fps)) + 1
+    t = (np.arange(T + 2 * n0) - n0) / fps
+    Phi, v, f_step = _phase(t, p, rng)
+
+    # ------------------------------------------------------------ pelvis path in the ground plane
+    x = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) / fps)])
+    x -= np.interp(0.0, t, x)
+    y = -p.lateral * np.sin(2 * np.pi * (Phi - 0.05))
+    yaw = p.pelvis_rotation * np.cos(2 * np.pi * (Phi - 0.02))
+    obliquity = -p.pelvis_obliquity * np.sin(2 * np.pi * (Phi + 0.05))  # left hip up +
+    tilt = p.pelvis_tilt + 0.25 * p.pelvis_rotation * np.cos(4 * np.pi * Phi)
+    R_root = an.base_root_rotation() @ an.trunk(flex=tilt, bend=-obliquity, turn=yaw)
+    hip_off = {s: R_root @ skel.offset(f"{s}_hip", "pelvis") for s in _SIDES}
+
+    # ------------------------------------------------------------ stance feet
+    feet = {s: RollingFoot(skel, s, _SIGN[s] * p.foot_angle, p.toe_pitch) for s in _SIDES}
+    st = {s: _stance(feet[s], p, Phi, t, x, rng) for s in _SIDES}
+    for s in _SIDES:
+        st[s]["pitch"] = _pitch_profile(st[s]["phi"], p)
+
+    # ------------------------------------------------------------ pelvis height
+    knee_key = np.array(p.stance_knee, dtype=np.float64)
+    H = {}
+    for s in _SIDES:
+        fixed, phi = st[s]["fixed"], st[s]["phi"][st[s]["fixed"]]
+        ankle, _, _ = feet[s].pose(st[s]["heel"][fixed], st[s]["pitch"][fixed])
+        d = leg_reach(skel, s, np.interp(phi, knee_key[:, 0], knee_key[:, 1]))
+        r2 = np.sum((ankle[:, :2] - (np.stack([x, y], 1)[fixed] + hip_off[s][fixed, :2])) ** 2, axis=1)
+        if np.any(r2[phi < 0.5] >= d[phi < 0.5] ** 2):
+            raise ValueError(f"{p.name}: the {s} foot cannot reach its placements on this body "
+                             f"(speed {p.speed} m/s at {p.step_frequency} steps/s is too long a stride)")
+        H[s] = np.full(len(t), np.inf)
+        # The trailing leg (after the other foot's strike) rises on its toes instead of lowering the pelvis.
+        H[s][fixed] = (ankle[:, 2] + np.sqrt(np.maximum(d ** 2 - r2, 0.0)) - hip_off[s][fixed, 2]
+                       + 0.3 * smoothstep((phi - 0.5) / 0.06))
+    if p.duty_factor >= 0.5:
+        z = gaussian_filter1d(soft_min(np.stack([H["left"], H["right"]], 1), 0.005), 0.05 * fps, mode="nearest")
+    else:
+        z_rel = _ballistic(Phi, p, f_step)
+        # The legs bind until heel off; later in stance the heel rises instead.
+        bind = {s: st[s]["fixed"] & (st[s]["phi"] <= p.heel_off) for s in _SIDES}
+        z = z_rel + min(float(np.min(H[s][bind[s]] - z_rel[bind[s]])) for s in _SIDES)
+    p_pelvis = np.stack([x, y, z], axis=1)
+
+    # ------------------------------------------------------------ stance ankles (heel rises where needed)
+    tracks: dict[str, FootTrack] = {}
+    for s in _SIDES:
+        fixed = st[s]["fixed"]
+        hip = p_pelvis + hip_off[s]
+        pitch = st[s]["pitch"].copy()
+        late = fixed & (st[s]["phi"] > p.foot_flat)
+        reach = leg_reach(skel, s, np.maximum(np.interp(st[s]["phi"][late], knee_key[:, 0], knee_key[:, 1]),
+                                               p.knee_min)) - 1e-4
+        pitch[late] = raise_heel(feet[s], st[s]["heel"][late], pitch[late], hip[late], reach, p.max_heel_rise)
+        ankle = np.full((len(t), 3), np.nan)
+        R = np.broadcast_to(feet[s].R_flat, (len(t), 3, 3)).copy()
+        toe = np.zeros(len(t))
+        ankle[fixed], R[fixed], toe[fixed] = feet[s].pose(st[s]["heel"][fixed], pitch[fixed])
+        toe = _relax_toes(toe, fixed, st[s]["swing_s"], fps, 0.6 * (1.0 - p.duty_factor) * 2.0 / p.step_frequency)
+        tracks[s] = FootTrack(ankle=ankle, R=R, fixed=fixed, toe_ext=toe, fill_reach=p.swing_ankle_reach,
+                              fill_via=an.ankle(s, dorsi=p.swing_dorsiflexion))
+    stance_ankle = {s: tracks[s].ankle.copy() for s in _SIDES}
+
+    # ------------------------------------------------------------ swing, IK, clearance
+    knee_axes = {s: np.einsum("tab,b->ta", an.rot_z(yaw), [0.0, 1.0, 0.0]) for s in _SIDES}
+    upper = _upper_body(p, Phi, yaw, obliquity, tilt)
+    lift = p.swing_lift
+    for _ in range(8):
+        for s in _SIDES:
+            ankle = _fill_swing(stance_ankle[s], tracks[s].fixed, fps, lift, p.swing_peak, p.swing_delay)
+            hip = p_pelvis + hip_off[s]
+            ankle = _limit_reach(ankle, hip, tracks[s].fixed, leg_reach(skel, s, p.knee_min) - 1e-4)
+            tracks[s].ankle = _ease_knee(ankle, hip, tracks[s].fixed, skel, s, fps)
+        legs, miss = solve_legs(skel, R_root, p_pelvis, tracks, knee_axes, fps, knee_min=p.knee_min, tol=np.inf)
+        R_local = assemble(len(t), {"pelvis": R_root, **legs, **upper})
+        state = forward_kinematics(R_local, skel.rest_joints, skel.parents, p_pelvis - skel.rest_joints[0])
+        pts = foot_points(state, skel)
+        low = min(pts[(st[s]["swing_s"] > 0.2) & (st[s]["swing_s"] < 0.8)][:, 3 * i: 3 * i + 3, 2].min()
+                  for i, s in enumerate(("left", "right")))
+        deficit = p.clearance - low
+        if deficit <= 1e-3:
+            break
+        lift += 1.3 * deficit
+    log.debug("%s: swing lift %.3f m, largest IK miss %.1f mm", p.name, lift,
+              1000 * max(m.max() for m in miss.values()))
+    crop = slice(n0, n0 + T)
+    info = {"swing_lift": float(lift),
+            "stance_left": st["left"]["fixed"][crop], "stance_right": st["right"]["fixed"][crop]}
+    return make_clip(p.name, p.label, p, skel, fps, R_local[crop], p_pelvis[crop], [p.label] * T,
+                     heading=p.heading, start=p.start, info=info)
+
+
+def _check(p: WalkParams) -> None:
+    if not 0.2 < p.duty_factor < 0.8:
+        raise ValueError(f"{p.name}: duty_factor must be in (0.2, 0.8), got {p.duty_factor}")
+    if not 0 < p.foot_flat < p.heel_off < p.duty_factor:
+        raise ValueError(f"{p.name}: need 0 < foot_flat < heel_off < duty_factor, got "
+                         f"{p.foot_flat}, {p.heel_off}, {p.duty_factor}")
+    if p.speed <= 0 or p.step_frequency <= 0 or p.duration <= 0 or p.fps <= 0:
+        raise ValueError(f"{p.name}: speed, step_frequency, duration and fps must be positive")
+
+
+def _phase(t: np.ndarray, p: WalkParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cycle phase Phi (N,) (0 at t = 0), speed (N,) m/s and step frequency (N,) Hz on the grid t (N,)."""
+    dt = t[1] - t[0]
+    f = 0.5 * p.step_frequency * (1.0 + sway(t, rng, p.variability, 0.03, 0.15, 3))
+    v = p.speed * (1.0 + sway(t, rng, p.variability, 0.03, 0.15, 3))
+    Phi = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * dt)])
+    Phi -= np.interp(0.0, t, Phi)
+    return Phi, v, 2.0 * f
+
+
+def _ballistic(Phi: np.ndarray, p: WalkParams, f_step: np.ndarray) -> np.ndarray:
+    """Running pelvis height (N,) m relative to touchdown: spring-mass with a half-sine ground force.
+
+    Flight: z'' = -g (exactly for a constant step frequency f_step (N,) Hz; slow cadence
+    fluctuations change it by their relative rate of change).  Stance (contact time tc):
+    z'' = -g + F sin(pi tau / tc), F chosen so that the take-off speed equals the landing speed;
+    z, z' and z'' are continuous.
+    """
+    ps = np.mod(2.0 * Phi, 1.0)  # step phase, 0 = a touchdown
+    Ts = 1.0 / f_step  # local step period (s)
+    tc = p.duty_factor * 2.0 * Ts
+    tf = Ts - tc
+    v0 = 0.5 * G * tf  # vertical take-off speed
+    fpk = G * np.pi * Ts / (2.0 * tc)  # peak ground force per unit mass
+    tau = ps * Ts
+    stance = tau < tc
+    ts = np.where(stance, tau, 0.0)
+    z_st = -v0 * ts - 0.5 * G * ts ** 2 + fpk * (tc / np.pi) * (ts - (tc / np.pi) * np.sin(np.pi * ts / tc))
+    tfl = np.where(stance, 0.0, tau - tc)
+    z_fl = v0 * tfl - 0.5 * G * tfl ** 2
+    return np.where(stance, z_st, z_fl)
+
+
+def _pitch_profile(phi: np.ndarray, p: WalkParams) -> np.ndarray:
+    """Prescribed foot pitch (toes up +, rad) at stance phase phi (cycle fraction since heel strike)."""
+    a = p.heel_strike_pitch * (1.0 - np.clip(phi / p.foot_flat, 0.0, 1.0)) ** 2
+    s = np.clip((phi - p.heel_off) / (p.duty_factor - p.heel_off), 0.0, 1.0)
+    return a + p.toe_off_pitch * s ** 2
+
+
+def _stance(feet: RollingFoot, p: WalkParams, Phi: np.ndarray, t: np.ndarray, x: np.ndarray,
+            rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Stance bookkeeping of one foot on the grid: fixed (N,) bool (stance), phi (N,) cycle phase
+    since its last heel strike, heel (N, 3) heel-strike point of the current cycle,
+    swing_s (N,) normalised swing time (NaN in stance)."""
+    Ps = Phi - _SIDES[feet.side]
+    k = np.floor(Ps).astype(int)
+    phi = Ps - k
+    ks = np.arange(k.min() - 1, k.max() + 2)
+    t_k = _strike_times(ks, Ps, t)
+    t_stance = p.duty_factor * 2.0 / p.step_frequency
+    lead = p.strike_ahead * (p.speed * t_stance - feet.roll)
+    jitter = 0.25 * p.variability * rng.normal(size=(len(ks), 2))  # ~5 mm for variability 0.02
+    lat = _SIGN[feet.side] * 0.5 * p.step_width
+    heel_k = np.stack([np.interp(t_k, t, x) + lead + jitter[:, 0], lat + jitter[:, 1], np.zeros(len(ks))], axis=1)
+    fixed = phi < p.duty_factor
+    return {"fixed": fixed, "phi": phi, "heel": heel_k[k - ks[0]],
+            "swing_s": np.where(fixed, np.nan, (phi - p.duty_factor) / (1.0 - p.duty_factor))}
+
+
+def _strike_times(ks: np.ndarray, Ps: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Times (K,) at which the foot phase Ps (N,) (increasing, on times t) reaches the integers ks,
+    extrapolated linearly beyond the grid."""
+    rate = (t[-1] - t[0]) / (Ps[-1] - Ps[0])
+    out = np.interp(ks, Ps, t)
+    out = np.where(ks < Ps[0], t[0] + (ks - Ps[0]) * rate, out)
+    return np.where(ks > Ps[-1], t[-1] + (ks - Ps[-1]) * rate, out)
+
+
+def _relax_toes(toe: np.ndarray, fixed: np.ndarray, swing_s: np.ndarray, fps: float, relax_time: float) -> np.ndarray:
+    """Toe extension (N,): stance values kept; in each swing a C1 Hermite back to 0 over ``relax_time`` s."""
+    out = toe.copy()
+    idx = np.flatnonzero(fixed)
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        rate = (toe[a] - toe[a - 1]) * fps if a > 0 and fixed[a - 1] else 0.0
+        n_rel = max(int(round(relax_time * fps)), 1)
+        s = np.clip(np.arange(1, b - a) / n_rel, 0.0, 1.0)
+        out[a + 1: b] = hermite(np.array([toe[a]]), np.array([rate]), np.zeros(1), np.zeros(1), s,
+                                n_rel / fps)[:, 0]
+    out[: idx[0]] = 0.0
+    out[idx[-1] + 1:] = 0.0
+    return out
+
+
+def _fill_swing(ankle: np.ndarray, known: np.ndarray, fps: float, lift: float, peak: float,
+                delay: float = 0.0) -> np.ndarray:
+    """Swing-phase ankle positions (T, 3) in the world between the stance phases.
+
+    ankle: (T, 3), valid where ``known`` (stance).  In each gap every
+    coordinate follows a quintic matching position and velocity (and zero
+    acceleration) at toe off and heel strike -- the foot speeds up to about
+    twice the walking speed in mid-swing like a minimum-jerk reach -- and the
+    height gets an extra smooth bump of ``lift`` metres peaking at the
+    fraction ``peak`` of the swing.  ``delay`` (0..0.5) holds the horizontal progress back
+    early in the swing and speeds it up late.  Gaps at the ends hold the nearest value.
+    """
+    out = ankle.copy()
+    idx = np.flatnonzero(known)
+    out[: idx[0]] = ankle[idx[0]]
+    out[idx[-1] + 1:] = ankle[idx[-1]]
+    a_, b_ = 2.0, 2.0 * (1.0 - peak) / peak
+    norm = (a_ / (a_ + b_)) ** a_ * (b_ / (a_ + b_)) ** b_
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        n = b - a
+        va = (ankle[a] - ankle[a - 1]) * fps if a > 0 and known[a - 1] else np.zeros(3)
+        vb = (ankle[b + 1] - ankle[b]) * fps if b + 1 < len(ankle) and known[b + 1] else np.zeros(3)
+        s = np.arange(1, n) / n
+        dur = n / fps
+        # Horizontal: quintic in the warped time u = s - delay s (1 - s), which keeps the foot
+        # behind the hip longer (the shank swings forward late); end rates divided by du/ds.
+        u = s - delay * s * (1.0 - s)
+        for c in range(2):
+            out[a + 1: b, c] = quintic(u, 0.0, 1.0, (ankle[a, c], va[c] * dur / (1.0 - delay), 0.0),
+                                       (ankle[b, c], vb[c] * dur / (1.0 + delay), 0.0))
+        out[a + 1: b, 2] = quintic(s, 0.0, 1.0, (ankle[a, 2], va[2] * dur, 0.0), (ankle[b, 2], vb[2] * dur, 0.0))
+        out[a + 1: b, 2] += lift * s ** a_ * (1 - s) ** b_ / norm
+    return out
+
+
+def _soft_limit(x: np.ndarray, top: float, margin: float) -> np.ndarray:
+    """x unchanged below top - margin, then bending smoothly (C1) towards ``top`` without reaching it."""
+    knee = top - margin
+    over = np.maximum(x - knee, 0.0)
+    return np.where(x > knee, knee + margin * (1.0 - np.exp(-over / margin)), x)
+
+
+def _limit_reach(ankle: np.ndarray, hip: np.ndarray, known: np.ndarray, top: float) -> np.ndarray:
+    """Swing ankles (T, 3) pulled softly within ``top`` of the hip (T, 3), gap by gap, leaving the
+    stance frames and the gap ends untouched (the soft limit starts above both end distances)."""
+    out = ankle.copy()
+    rel = ankle - hip
+    d = np.linalg.norm(rel, axis=1)
+    idx = np.flatnonzero(known)
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        margin = max(top - max(d[a], d[b]), 1e-3)
+        sl = slice(a + 1, b)
+        out[sl] = hip[sl] + rel[sl] * (_soft_limit(d[sl], top, margin) / d[sl])[:, None]
+    return out
+
+
+def _ease_knee(ankle: np.ndarray, hip: np.ndarray, known: np.ndarray, skel: Skeleton, side: str, fps: float,
+               start: float = 0.55) -> np.ndarray:
+    """Swing ankles (T, 3) moved along the hip-ankle line so that, from the fraction ``start`` of
+    each swing on, the knee extends no faster than a cubic Hermite curve from its value there to
+    its value (and rate) at heel strike -- a near-straight leg turns small length changes into
+    large knee rotations, so the knee is eased instead of the foot path."""
+    u = skel.offset(f"{side}_knee", f"{side}_hip")
+    v = skel.offset(f"{side}_ankle", f"{side}_knee")
+    rel = ankle - hip
+    d = np.linalg.norm(rel, axis=1)
+    kappa = knee_flexion_for_distance(u, v, d)
+    out = ankle.copy()
+    idx = np.flatnonzero(known)
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        c = a + int(round(start * (b - a)))
+        if b + 1 >= len(d) or b - c < 3:
+            continue
+        rate_c = (kappa[c] - kappa[c - 1]) * fps
+        rate_b = (kappa[b + 1] - kappa[b]) * fps
+        s = np.arange(1, b - c) / (b - c)
+        k_h = hermite(np.array([kappa[c]]), np.array([rate_c]), np.array([kappa[b]]), np.array([rate_b]), s,
+                      (b - c) / fps)[:, 0]
+        k_new = np.maximum(k_h, kappa[c + 1: b])
+        d_new = leg_reach(skel, side, k_new)
+        out[c + 1: b] = hip[c + 1: b] + rel[c + 1: b] * (d_new / d[c + 1: b])[:, None]
+    return out
+
+
+def _upper_body(p: WalkParams, Phi: np.ndarray, yaw: np.ndarray, obliquity: np.ndarray,
+                tilt: np.ndarray) -> dict[str, np.ndarray]:
+    """Trunk, head and arm rotations (each (N, 3, 3)) for the gait phase Phi (N,)."""
+    lean = p.trunk_lean - tilt  # spine flexion so that the thorax leans trunk_lean forward
+    twist = -(1.0 + p.thorax_rotation) * yaw
+    out = {}
+    for name, w in (("spine1", 0.3), ("spine2", 0.3), ("spine3", 0.4)):
+        out[name] = an.trunk(flex=w * lean, bend=w * obliquity, turn=w * twist)
+    head_turn = -0.5 * (yaw + twist)
+    out["neck"] = an.trunk(flex=-0.5 * p.trunk_lean, turn=head_turn)
+    out["head"] = an.trunk(flex=-0.4 * p.trunk_lean + 0.01 * np.cos(4 * np.pi * Phi), turn=head_turn)
+    for side, sgn in (("left", 1.0), ("right", -1.0)):
+        c = sgn * np.cos(2 * np.pi * (Phi - 0.04))  # +1: this arm forward (the other leg forward)
+        out[f"{side}_collar"] = an.collar(side, pro=0.05 * c)
+        out[f"{side}_shoulder"] = an.shoulder(side, flex=p.arm_swing * c - 0.05, abd=p.arm_abduction)
+        out[f"{side}_elbow"] = an.elbow(side, flex=p.elbow_flex + p.elbow_swing * c)
+        out[f"{side}_wrist"] = an.wrist(side, flex=0.1)
+    return out
