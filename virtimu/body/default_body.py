@@ -62,17 +62,13 @@ from pathlib import Path
 
 import numpy as np
 
+from virtimu.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
+
 #: Version of the generated body; bump when the generator's output changes.
 BODY_VERSION = "1.0.0"
 
-JOINT_NAMES = [
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
-    "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
-    "neck", "left_collar", "right_collar", "head", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hand", "right_hand",
-]
-PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+JOINT_NAMES = list(SMPL_JOINT_NAMES)
+PARENTS = list(SMPL_PARENTS)
 N_JOINTS = 24
 N_VERTICES = 6890          # as SMPL; 2 * 6890 - 4 = 13776 faces for a genus-0 surface
 N_BETAS = 16               # AMASS stores 16 betas
