@@ -114,3 +114,66 @@ class Recording:
         if missing:
             raise KeyError(f"Recording {self.name!r} has no channels {missing}; it has {self.channels}")
         return self.signals[:, [index[c] for c in channels]]
+
+
+@dataclass
+class WindowSet:
+    """Fixed-length windows cut from recordings, ready for models.
+
+    X: (N, L, C) float32 windows, channels last, SI units (see ``units``).
+    y: (N,) int64 label codes (``label_map``); ``NULL_LABEL`` = null.
+    subject: (N,) str subject ids ('' when unknown).
+    recording: (N,) str '<source>/<recording name>' each window came from.
+    start: (N,) int64 first frame of each window, at rate ``fs``
+        (-1 for synthetic windows made by balancing).
+    source: (N,) str source of each window ('amass', 'demo', 'hapt' ...).
+    channels / units: C names and units.  fs: sampling rate (Hz).
+    label_map: {code: name}.  attrs: config, provenance, version ...
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    subject: np.ndarray
+    recording: np.ndarray
+    start: np.ndarray
+    source: np.ndarray
+    channels: list[str]
+    units: list[str]
+    fs: float
+    label_map: dict[int, str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.X = np.asarray(self.X, dtype=np.float32)
+        if self.X.ndim != 3:
+            raise ValueError(f"WindowSet: X must be (N, L, C), got {self.X.shape}")
+        n = self.X.shape[0]
+        self.y = np.asarray(self.y, dtype=np.int64)
+        self.start = np.asarray(self.start, dtype=np.int64)
+        self.subject = np.asarray(self.subject, dtype=str)
+        self.recording = np.asarray(self.recording, dtype=str)
+        self.source = np.asarray(self.source, dtype=str)
+        for key in ("y", "subject", "recording", "start", "source"):
+            if getattr(self, key).shape != (n,):
+                raise ValueError(f"WindowSet: {key} has shape {getattr(self, key).shape}, expected ({n},)")
+        if len(self.channels) != self.X.shape[2] or len(self.units) != self.X.shape[2]:
+            raise ValueError(f"WindowSet: {len(self.channels)} channels / {len(self.units)} units "
+                             f"for {self.X.shape[2]} columns")
+        unknown = sorted(set(np.unique(self.y).tolist()) - set(self.label_map))
+        if unknown:
+            raise ValueError(f"WindowSet: label codes {unknown} are not in the label map {self.label_map}")
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def subset(self, idx: np.ndarray) -> "WindowSet":
+        """The windows at ``idx`` (indices or boolean mask), same metadata."""
+        idx = np.asarray(idx)
+        return WindowSet(X=self.X[idx], y=self.y[idx], subject=self.subject[idx], recording=self.recording[idx],
+                         start=self.start[idx], source=self.source[idx], channels=list(self.channels),
+                         units=list(self.units), fs=self.fs, label_map=dict(self.label_map), attrs=dict(self.attrs))
+
+    def class_counts(self) -> dict[str, int]:
+        """Windows per label name."""
+        codes, counts = np.unique(self.y, return_counts=True)
+        return {self.label_map[int(c)]: int(n) for c, n in zip(codes, counts)}
