@@ -47,8 +47,27 @@ def test_synth_demo_and_info(tmp_path: Path, capsys) -> None:
     table = capsys.readouterr().out
     assert "demo" in table and str(len(demo_files)) in table
     assert main(["info", str(out), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["recordings"]
     assert rows[0]["recordings"] == len(demo_files)
+
+    # label -> windows -> info: the demo pipeline end to end
+    assert main(["label", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "synthetic12" in text and "walking" in text
+    assert main(["windows", str(out), "--drop-null", "--filter", "default", "--quiet"]) == 0
+    capsys.readouterr()
+    from virtimu.store.windows import WindowStore
+
+    ws = WindowStore(out, mode="r").read("default")
+    assert ws.X.shape[1:] == (60, 45) and len(ws) > 50
+    assert "null" not in ws.class_counts() and {"walking", "running", "standing"} <= set(ws.class_counts())
+    # every window equals the recording's frames at its start
+    rec = store.read("demo", "walking")
+    i = int(np.flatnonzero(ws.recording == "demo/walking")[0])
+    np.testing.assert_array_equal(ws.X[i], rec.signals[ws.start[i]:ws.start[i] + 60])
+    assert main(["info", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "window set 'default'" in table and "walking" in table
 
 
 def test_synth_amass_folder_resume_after_interruption(tmp_path: Path, monkeypatch) -> None:
@@ -131,3 +150,22 @@ def test_presets_options_and_overrides(tmp_path: Path) -> None:
     assert rec.attrs["jitter"]["offset_m"] == 0.01
     with pytest.raises(SystemExit, match="unknown synthesis settings"):
         main(["synth", "--amass", str(root), "--out", str(out), "bogus=1"])
+
+
+def test_windows_label_map_and_channels(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "d.zarr"
+    assert main(["synth", "--out", str(out), "--workers", "1", "--quiet", "--signals", "acc,gyro"]) == 0
+    assert main(["label", str(out), "--quiet"]) == 0
+    rc = main(["windows", str(out), "--channels", "right_thigh/acc_*", "--magnitude", "--length", "100",
+               "--fs", "25", "--label-map", "hapt12", "--drop-null", "--name", "hapt", "--quiet"])
+    assert rc == 0
+    from virtimu.store.windows import WindowStore
+
+    ws = WindowStore(out, mode="r").read("hapt")
+    assert ws.channels == ["right_thigh/acc_x", "right_thigh/acc_y", "right_thigh/acc_z", "right_thigh/acc_mag"]
+    assert ws.fs == 25.0 and ws.X.shape[1] == 100
+    assert set(ws.class_counts()) <= {"WALKING", "SITTING", "STANDING", "LAYING"}
+    assert "WALKING" in ws.class_counts()
+    capsys.readouterr()
+    assert main(["windows", str(out), "--channels", "nowhere/*", "--quiet"]) == 2
+    assert "nowhere/*" in capsys.readouterr().err

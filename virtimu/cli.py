@@ -95,17 +95,113 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from virtimu.store import RecordingStore
     from virtimu.store.summary import format_summary, summary_as_json
+    from virtimu.store.windows import WindowStore
+    from virtimu.store.windows import format_summary as format_window_summary
 
     try:
         store = RecordingStore(args.store, mode="r")
+        windows = WindowStore(args.store, mode="r")
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = store.summary()
+    sets = {name: windows.summary(name) for name in windows.list_sets()}
     if args.json:
-        print(summary_as_json(rows))
-    else:
-        print(format_summary(rows))
+        print(json.dumps({"recordings": json.loads(summary_as_json(rows)), "windows": sets}, indent=2, default=str))
+        return 0
+    print(format_summary(rows))
+    for summary in sets.values():
+        print()
+        print(format_window_summary(summary))
+    return 0
+
+
+def _relabelled(recs, target: str):
+    """Recordings with their labels translated into label space ``target``.
+
+    A recording's own space is the one its labels were written in
+    (``provenance['labels']['label_space']``, set by ``virtimu label``); names
+    go through the bundled map between the two spaces, or match by name when
+    the recording has no recorded space.
+    """
+    import dataclasses
+
+    from virtimu.labels.maps import get_label_map, get_label_space, map_by_names
+
+    dst = get_label_space(target)
+    for rec in recs:
+        if rec.labels is None:
+            yield rec
+            continue
+        src = ((rec.provenance or {}).get("labels") or {}).get("label_space")
+        names = None
+        if src and src != dst.name:
+            lm = get_label_map(src, dst.name)
+            names = {lm.src.name_of(a): (None if b == dst.null_code else dst.name_of(b)) for a, b in lm.mapping.items()}
+        codes = map_by_names(rec.labels, rec.label_map or {}, dst, names, where=f"{rec.source}/{rec.name}")
+        yield dataclasses.replace(rec, labels=codes, label_map=dst.label_map())
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from virtimu.labels.apply import label_store
+
+    try:
+        report = label_store(args.store, rules=args.rules, babel=args.babel, overrides=args.overrides,
+                             label_space=args.label_space, sources=args.sources.split(",") if args.sources else None,
+                             dry_run=args.dry_run, progress=not args.quiet)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.format())
+    if args.report:
+        _write_json(args.report, report.to_dict())
+    return 0
+
+
+def _write_json(path: str, data: Any) -> None:
+    import os
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, default=str)
+    os.replace(tmp, target)
+
+
+def cmd_windows(args: argparse.Namespace) -> int:
+    from virtimu.labels.filtering import FilterRules, filter_windows
+    from virtimu.store import RecordingStore
+    from virtimu.store.windows import WindowStore
+    from virtimu.store.windows import format_summary as format_window_summary
+    from virtimu.windows import WindowConfig, make_windows
+
+    try:
+        cfg = WindowConfig(length=args.length, overlap=args.overlap, fs=args.fs,
+                           channels=[c.strip() for c in args.channels.split(",")] if args.channels else None,
+                           magnitude=args.magnitude, purity=args.purity, drop_null=args.drop_null,
+                           min_class_windows=args.min_class_windows, balance=args.balance, seed=args.seed)
+        store = RecordingStore(args.store, mode="r")
+        keys = [k for k in store.list() if not args.sources or k[0] in args.sources.split(",")]
+        if not keys:
+            raise ValueError(f"{args.store}: no recordings" + (f" from sources {args.sources}" if args.sources else ""))
+        recs = (store.read(src, name) for src, name in keys)
+        if args.label_map:
+            recs = _relabelled(recs, args.label_map)
+        ws, report = make_windows(recs, cfg, progress=not args.quiet)
+        print(report.format())
+        if args.filter != "none":
+            rules = FilterRules.default() if args.filter == "default" else FilterRules.from_yaml(args.filter, classes=None)
+            ws, freport = filter_windows(ws, rules)
+            print(freport.format())
+        WindowStore(args.store, mode="a").append(args.name, ws)
+        summary = WindowStore(args.store, mode="r").summary(args.name)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_window_summary(summary))
+    print(f"window set {args.name!r} in {args.store}: {len(ws)} windows appended")
     return 0
 
 
@@ -141,6 +237,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", help="key=value synthesis settings, e.g. span=2")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("label", help="label recordings: AMASS sequence rules, BABEL frame labels, review overrides")
+    p.add_argument("store")
+    p.add_argument("--rules", help="sequence rule YAML (default: bundled virtimu/assets/labels/amass_12.yaml)")
+    p.add_argument("--babel", help="BABEL release folder (babel_v1.0_release) or JSON file for frame labels")
+    p.add_argument("--overrides", help="review decisions JSON (accept / relabel / reject), applied last")
+    p.add_argument("--label-space", dest="label_space", default="synthetic12", help="label space written (default synthetic12)")
+    p.add_argument("--sources", help="comma-separated sources to label (default: all AMASS-format ones)")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true", help="report only, write nothing")
+    p.add_argument("--report", help="also write the report as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("windows", help="cut labelled recordings into a window set in the same store")
+    p.add_argument("store")
+    p.add_argument("--length", type=int, default=60, help="window length in frames at --fs (default 60)")
+    p.add_argument("--overlap", type=float, default=0.5, help="overlap fraction (default 0.5)")
+    p.add_argument("--fs", type=float, help="output rate in Hz (default: keep the recordings' rate)")
+    p.add_argument("--channels", help="comma-separated channel patterns, e.g. 'left_wrist/*,right_thigh/acc_*'")
+    p.add_argument("--magnitude", action="store_true", help="add <site>/acc_mag (paper 000)")
+    p.add_argument("--label-map", dest="label_map", help="label space of the windows (e.g. synthetic12, hapt12, dip5)")
+    p.add_argument("--purity", type=float, default=0.8, help="majority label share a window needs (default 0.8)")
+    p.add_argument("--drop-null", dest="drop_null", action="store_true", help="drop null windows")
+    p.add_argument("--min-class-windows", dest="min_class_windows", type=int, default=0,
+                   help="drop classes with fewer windows (paper 000: 100)")
+    p.add_argument("--balance", choices=["none", "oversample", "interpolate"], default="none",
+                   help="class balancing (paper 001: interpolate); balance training subsets only to avoid leakage")
+    p.add_argument("--filter", default="none",
+                   help="acceleration-based label filter: none (default), default (bundled rules) or a rules YAML")
+    p.add_argument("--sources", help="comma-separated sources to window (default: all)")
+    p.add_argument("--name", default="default", help="window set name in the store (default 'default')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_windows)
 
     p = sub.add_parser("info", help="summarise a store: sources, recordings, frames, channels, labels")
     p.add_argument("store")

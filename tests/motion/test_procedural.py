@@ -9,9 +9,12 @@ from virtimu.motion import (
     DEMO_CLIPS, DEMO_MOTIONS_DIR, JumpParams, RunParams, SitParams, Skeleton, WalkParams, amass_arrays,
     approximate_skeleton, default_skeleton, generate, generate_demo_clips,
 )
-from virtimu.motion.curves import ease_rotation_gaps, so3_exp, so3_log
+from virtimu.motion.curves import ease_rotation_gaps, fill_gaps_c1, smooth_max, smooth_min, so3_exp, so3_log
+from virtimu.motion.feet import RollingFoot
 from virtimu.motion.skeleton import APPROX_SMPL_NEUTRAL_JOINTS, J, back_points, foot_points
+from virtimu.motion.swing import fill_knee
 from virtimu.rotations import axis_angle_to_matrix, relative_rotation_vector
+from virtimu.sensors.resample import resample_pose_sequence
 
 G = 9.81
 AMASS_KEYS = {"trans", "gender", "mocap_framerate", "betas", "dmpls", "poses"}
@@ -270,6 +273,171 @@ def test_motion_is_smooth(name, clips):
     assert step.max() < 0.2, "a joint turns more than 0.2 rad between frames"
     assert np.linalg.norm(np.diff(c.trans, axis=0), axis=1).max() < 0.04, "the root jumps"
     assert np.abs(np.diff(c.trans, 2, axis=0)).max() * c.fps ** 2 < 30.0, "root acceleration spike"
+
+
+# ----------------------------------------------------------------------------- kinematic smoothness (virtual IMUs)
+# Accelerometers are synthesised from second differences of positions at 60 Hz, so a joint path
+# with a velocity discontinuity (a kink) shows up as a one-frame acceleration spike.
+IMU_FPS = 60.0
+FEET_ANKLES = [J[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
+OTHER_JOINTS = [j for j in range(24) if j not in FEET_ANKLES]
+
+#: Largest joint-centre acceleration (m/s^2, second difference of FK positions at 60 Hz):
+#: (all joints but ankles / feet, ankles / feet).  Typical values: in walking, thigh-worn
+#: accelerometers peak around 15-25 m/s^2 and shank / foot-worn ones around 3-6 g; in running at
+#: ~3 m/s the tibia sees 5-10 g at foot strike (an impact this impact-free generator does not
+#: make) and the thigh 3-5 g, i.e. joint centres stay below ~8 g; a vigorous arm swing keeps the
+#: wrist well under ~10 g; slow daily activities stay below ~4 g.
+JOINT_ACC_BOUNDS = {"walking": (30.0, 60.0), "running": (70.0, 80.0), "jumping": (70.0, 70.0)}
+DAILY_ACC_BOUND = (40.0, 40.0)
+
+#: Largest |specific force| (m/s^2, gravity included) of the default wrist / thigh / head sensors.
+#: Walking: wrist ~1.5 g, thigh ~1.5-2.5 g, head ~1.5 g; running: wrist ~3-4 g, thigh 3-5 g, head
+#: ~2-3 g; counter-movement jumps: ~2.5 g at the trunk and head in the push-off (ground reaction
+#: force ~2.5 body weights), wrist below ~8 g with arm swing; slow activities ~1-2 g.
+SENSOR_ACC_BOUNDS = {
+    "walking": {"left_wrist": 25.0, "right_thigh": 25.0, "head": 20.0},
+    "running": {"left_wrist": 45.0, "right_thigh": 50.0, "head": 30.0},
+    "jumping": {"left_wrist": 80.0, "right_thigh": 50.0, "head": 40.0},
+}
+DAILY_SENSOR_BOUND = 20.0
+
+
+def _joint_acc_imu_rate(clip) -> np.ndarray:
+    """|acceleration| (T - 2, 24) m/s^2 of the world joint positions at 60 Hz (poses resampled as
+    the synthesis does), second difference centred on frames 1 .. T - 2."""
+    R, trans, _ = resample_pose_sequence(clip.R_local, clip.trans, clip.fps, IMU_FPS)
+    p = forward_kinematics(R, clip.skeleton.rest_joints, clip.skeleton.parents, trans).p
+    return np.linalg.norm(np.diff(p, 2, axis=0), axis=-1) * IMU_FPS ** 2
+
+
+def _isolated_spikes(a: np.ndarray, half: int = 3, factor: float = 3.0, margin: float = 10.0) -> list[int]:
+    """Indices i whose a[i] exceeds ``factor`` x the median of a[i - half .. i + half] (without i)
+    plus ``margin`` -- frames with a complete neighbourhood only."""
+    out = []
+    for i in range(half, len(a) - half):
+        nb = np.concatenate([a[i - half: i], a[i + 1: i + half + 1]])
+        if a[i] > factor * np.median(nb) + margin:
+            out.append(i)
+    return out
+
+
+@pytest.mark.parametrize("name", list(DEMO_CLIPS))
+def test_joint_paths_have_no_acceleration_spikes(name, clips):
+    """No joint (all 24) has a velocity jump: no isolated one-frame acceleration spike at 60 Hz."""
+    acc = _joint_acc_imu_rate(clips[name])
+    for j in range(24):
+        spikes = _isolated_spikes(acc[:, j])
+        assert not spikes, (f"{name}: joint {j} has isolated acceleration spikes at 60 Hz frames "
+                            f"{[i + 1 for i in spikes[:5]]} ({acc[spikes[0], j]:.0f} m/s^2)")
+
+
+@pytest.mark.parametrize("name", list(DEMO_CLIPS))
+def test_joint_accelerations_are_realistic(name, clips):
+    acc = _joint_acc_imu_rate(clips[name])
+    body, feet = JOINT_ACC_BOUNDS.get(name, DAILY_ACC_BOUND)
+    assert acc[:, OTHER_JOINTS].max() < body, f"{name}: a joint accelerates at {acc[:, OTHER_JOINTS].max():.0f} m/s^2"
+    assert acc[:, FEET_ANKLES].max() < feet, f"{name}: a foot accelerates at {acc[:, FEET_ANKLES].max():.0f} m/s^2"
+
+
+def test_jumping_arm_swing_has_a_realistic_speed(clips):
+    """Counter-movement arm swing: shoulder rate below ~10 rad/s, wrist acceleration below ~7 g."""
+    c = clips["jumping"]
+    for side in ("left", "right"):
+        R = c.R_local[:, J[f"{side}_shoulder"]]
+        rate = np.linalg.norm(relative_rotation_vector(R[:-1], R[1:]), axis=-1) * c.fps
+        assert 5.0 < rate.max() < 10.0, "a vigorous but human arm swing"
+    acc = _joint_acc_imu_rate(c)
+    assert acc[:, [J["left_wrist"], J["right_wrist"]]].max() < 70.0
+
+
+def test_jump_take_off_and_landing_keep_the_feet_velocity_continuous(clips):
+    """The ankles leave and meet the floor without a velocity jump (no 1 m/s step in one frame)."""
+    c = clips["jumping"]
+    p = c.joint_state().p
+    for j in (J["left_ankle"], J["right_ankle"], J["left_foot"], J["right_foot"]):
+        dv = np.linalg.norm(np.diff(p[:, j], 2, axis=0), axis=-1) * c.fps  # velocity change per frame, m/s
+        assert dv.max() < 0.5
+
+
+@pytest.fixture(scope="module")
+def imu_recordings():
+    """Virtual wrist / thigh / head IMU recordings of the shipped demo files (the default synthesis)."""
+    amass = pytest.importorskip("virtimu.io.amass")
+    from virtimu.body.files import load_body_model
+    from virtimu.sensors.placement import attach_sites, load_site_table, resolve_sites
+    from virtimu.sensors.synth import SynthConfig, synthesize
+    body = load_body_model()
+    sites = resolve_sites("wrist,thigh,head", load_site_table())
+    attachments = attach_sites(body, sites)
+    return {name: synthesize(amass.read_amass(DEMO_MOTIONS_DIR / f"{name}.npz"), body, attachments, SynthConfig())
+            for name in DEMO_CLIPS}
+
+
+@pytest.mark.parametrize("name", list(DEMO_CLIPS))
+def test_synthesized_accelerometers_are_plausible(name, imu_recordings):
+    """End to end (file -> synthesis at 60 Hz): accelerometer maxima within realistic bounds per
+    activity and site, and no isolated spikes."""
+    rec = imu_recordings[name]
+    bounds = SENSOR_ACC_BOUNDS.get(name, {})
+    for site in ("left_wrist", "right_thigh", "head"):
+        f = np.linalg.norm(rec.select([f"{site}/acc_{a}" for a in "xyz"]), axis=1)
+        assert f.max() < bounds.get(site, DAILY_SENSOR_BOUND), f"{name} {site}: |a| up to {f.max():.1f} m/s^2"
+        assert not _isolated_spikes(f), f"{name} {site}: isolated accelerometer spikes"
+    if name == "jumping":
+        gyro = np.linalg.norm(rec.select([f"left_wrist/gyro_{a}" for a in "xyz"]), axis=1)
+        assert gyro.max() < 12.0, "wrist rate of a human arm swing"
+
+
+def test_fill_knee_carries_angle_and_rate_and_stays_flexed():
+    fps = 120.0
+    t = np.arange(240) / fps
+    knee = 0.4 + 0.3 * np.sin(3.0 * t)
+    known = np.ones(240, bool)
+    known[60:180] = False
+    knee[:60] = 0.5 - 6.0 * (t[:60] - t[59])  # extending fast into the gap
+    out = fill_knee(np.where(known, knee, np.nan), known, fps, peak=1.2, peak_at=0.4, reversal=0.06)
+    np.testing.assert_allclose(out[known], knee[known])
+    rate = np.diff(out) * fps
+    assert abs(rate[59] - rate[58]) < 1.0 and abs(rate[180] - rate[179]) < 1.0, "rate continuous at both ends"
+    assert out.min() > 0.03, "never straighter than the floor"
+    assert abs(out[60:180].max() - 1.2) < 0.02
+    assert np.abs(np.diff(out, 2)).max() * fps ** 2 < 400.0, "no corner (angular acceleration bounded)"
+
+
+def test_fill_gaps_c1_keeps_value_and_rate():
+    fps = 100.0
+    x = np.sin(np.arange(100) / fps * 4.0)
+    known = np.ones(100, bool)
+    known[30:70] = False
+    out = fill_gaps_c1(np.where(known, x, 0.0), known, fps)
+    np.testing.assert_array_equal(out[known], x[known])
+    rate = np.diff(out) * fps
+    # a C0 (linear) fill would change the rate by ~3 at each end; curvature alone by ~0.2
+    assert abs(rate[29] - rate[28]) < 0.25 and abs(rate[70] - rate[69]) < 0.25
+
+
+def test_rolling_foot_pose_is_smooth_over_the_forefoot(skel):
+    """Rolling from the ball onto the toe tip has no corner: the ankle path is C1 in the pitch."""
+    foot = RollingFoot(skel, "left")
+    pitch = np.linspace(-1.3, -0.001, 400)
+    ankle, _, toe = foot.pose(np.zeros((400, 3)), pitch)
+    h = pitch[1] - pitch[0]
+    curvature = np.linalg.norm(np.diff(ankle, 2, axis=0), axis=1) / h ** 2
+    assert curvature.max() < 0.5, "the pivot moves gradually from the ball to the toe tip"
+    assert np.all(np.diff(toe) <= 1e-12) and toe.max() <= -foot.toe_pitch + 0.01
+
+
+def test_smooth_max_and_min_bracket_the_hard_ones():
+    a, b = np.linspace(-1, 1, 21), np.zeros(21)
+    hi, lo = smooth_max(a, b, 0.1), smooth_min(a, b, 0.1)
+    assert np.all(hi >= np.maximum(a, b)) and np.all(hi - np.maximum(a, b) <= 0.1 * np.log(2) + 1e-12)
+    assert np.all(lo <= np.minimum(a, b)) and np.all(np.minimum(a, b) - lo <= 0.1 * np.log(2) + 1e-12)
+
+
+def test_too_long_a_stride_is_refused():
+    with pytest.raises(ValueError, match="stride|reach"):
+        generate(RunParams(duration=3.0, speed=4.0, step_frequency=2.5), approximate_skeleton())
 
 
 # ----------------------------------------------------------------------------- the generator as a library

@@ -4,7 +4,9 @@ Walking and running (:mod:`virtimu.motion.gait`), standing, waving, arm
 stretching (:mod:`virtimu.motion.gestures`), sitting down / standing up
 (:mod:`virtimu.motion.sitting`), jumping (:mod:`virtimu.motion.jumping`) and lying
 down (:mod:`virtimu.motion.lying`), generated on any SMPL rest skeleton
-(:mod:`virtimu.motion.skeleton`) with feet that stay on the floor.  The
+(:mod:`virtimu.motion.skeleton`) with feet that stay on the floor and joint
+paths that keep a continuous velocity (legs off the floor follow prescribed
+knee curves, :mod:`virtimu.motion.swing`), so virtual IMUs see no spikes.  The
 bundled demo clips (``virtimu/assets/motions``) are made by
 ``scripts/make_demo_motions.py`` from :data:`DEMO_CLIPS`.
 """

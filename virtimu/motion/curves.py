@@ -99,7 +99,7 @@ def body_rate(R: np.ndarray, i: int, fps: float, direction: int) -> np.ndarray:
 
 
 def ease_rotation_gaps(R: np.ndarray, known: np.ndarray, fps: float, reach: float = 1.0,
-                       tau: float = 0.03, via: np.ndarray | None = None) -> np.ndarray:
+                       tau: float = 0.03, via: np.ndarray | None = None, kernel: str = "exp") -> np.ndarray:
     """Fill frames where ``known`` is False by easing from one known rotation to the next.
 
     Each gap between known frames a and b follows a minimum-jerk slerp from
@@ -111,6 +111,9 @@ def ease_rotation_gaps(R: np.ndarray, known: np.ndarray, fps: float, reach: floa
     the gap and via -> R[b] over the rest.  Gaps touching the sequence ends
     hold the nearest known rotation.
 
+    kernel 'gauss' uses ``w t exp(-(t / tau)^2)`` instead, which also starts with zero angular
+    acceleration (the deceleration ramps in rather than setting in at once).
+
     R: (T, 3, 3); known: (T,) bool; fps: Hz; tau: fade time (s).  Returns a new (T, 3, 3).
     """
     R = np.array(R, dtype=np.float64)
@@ -118,6 +121,8 @@ def ease_rotation_gaps(R: np.ndarray, known: np.ndarray, fps: float, reach: floa
     T = len(known)
     if not known.any():
         raise ValueError("ease_rotation_gaps: no known frame")
+    if kernel not in ("exp", "gauss"):
+        raise ValueError(f"ease_rotation_gaps: kernel must be 'exp' or 'gauss', got {kernel!r}")
     idx = np.flatnonzero(known)
     R[: idx[0]] = R[idx[0]]
     R[idx[-1] + 1:] = R[idx[-1]]
@@ -135,7 +140,11 @@ def ease_rotation_gaps(R: np.ndarray, known: np.ndarray, fps: float, reach: floa
             w2 = smoothstep((s - reach) / (1.0 - reach))[:, None]
             second = via @ so3_exp(w2 * so3_log(via.T @ R[b]))
             base = np.where((s < reach)[:, None, None], first, second)
-        corr = (wa[None] * (ta * np.exp(-ta / tau))[:, None] - wb[None] * (tb * np.exp(-tb / tau))[:, None])
+        if kernel == "gauss":
+            fa, fb = ta * np.exp(-(ta / tau) ** 2), tb * np.exp(-(tb / tau) ** 2)
+        else:
+            fa, fb = ta * np.exp(-ta / tau), tb * np.exp(-tb / tau)
+        corr = wa[None] * fa[:, None] - wb[None] * fb[:, None]
         R[a + 1: b] = base @ so3_exp(corr)
     return R
 
@@ -146,3 +155,44 @@ def soft_min(x: np.ndarray, scale: float, axis: int = -1) -> np.ndarray:
     m = x.min(axis=axis, keepdims=True)
     out = m - scale * np.log(np.sum(np.exp(-(x - m) / scale), axis=axis, keepdims=True))
     return np.squeeze(out, axis=axis)
+
+
+def smooth_max(a: np.ndarray | float, b: np.ndarray | float, scale: float) -> np.ndarray:
+    """Smooth (C-infinity) maximum of a and b (broadcast): ``scale * log(exp(a / scale) + exp(b / scale))``.
+
+    Within ``scale * log 2`` above max(a, b) where a = b, and equal to it to within
+    ``scale * exp(-|a - b| / scale)`` elsewhere.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.maximum(a, b) + scale * np.log1p(np.exp(-np.abs(a - b) / scale))
+
+
+def smooth_min(a: np.ndarray | float, b: np.ndarray | float, scale: float) -> np.ndarray:
+    """Smooth minimum of a and b: ``-smooth_max(-a, -b, scale)`` (never above min(a, b))."""
+    return -smooth_max(-np.asarray(a, dtype=np.float64), -np.asarray(b, dtype=np.float64), scale)
+
+
+def fill_gaps_c1(x: np.ndarray, known: np.ndarray, fps: float) -> np.ndarray:
+    """Scalar track (T,) with the frames where ``known`` is False filled by cubic Hermite curves
+    that carry the value and rate (one-sided differences) of the known neighbours, so the track
+    stays C1 across each gap.  Gaps touching the ends hold the nearest known value.  Returns a
+    new array."""
+    x = np.asarray(x, dtype=np.float64)
+    out = x.copy()
+    known = np.asarray(known, dtype=bool)
+    idx = np.flatnonzero(known)
+    if len(idx) == 0:
+        return np.zeros_like(x)
+    T = len(x)
+    out[: idx[0]] = x[idx[0]]
+    out[idx[-1] + 1:] = x[idx[-1]]
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        ra = (x[a] - x[a - 1]) * fps if a > 0 and known[a - 1] else 0.0
+        rb = (x[b + 1] - x[b]) * fps if b + 1 < T and known[b + 1] else 0.0
+        n = b - a
+        s = np.arange(1, n) / n
+        out[a + 1: b] = hermite(np.array([x[a]]), np.array([ra]), np.array([x[b]]), np.array([rb]), s,
+                                n / fps)[:, 0]
+    return out

@@ -11,18 +11,29 @@ at the end):
    length = speed x cycle time and nothing slides.
 3. Pelvis: forward position from the (modulated) speed; lateral sway towards
    the stance foot; rotation, obliquity and tilt oscillating with the gait.
-   Height: walking -- the height at which the stance legs follow a typical
-   knee-flexion profile (``stance_knee``), smoothed, so the vertical excursion
-   emerges from the leg geometry; running -- a spring-mass profile, ballistic
-   (z'' = -g) in flight and a half-sine ground force in stance, offset so that
-   the stance knees flex at least as ``stance_knee`` says until heel off.
-4. Legs from analytic IK (:mod:`virtimu.motion.ik`).  Where a stance leg
-   cannot reach after foot flat, the heel rises further instead.  The swing
-   ankle follows quintic curves from toe off to the next heel strike (matching
-   position and velocity at both ends), lifted until the foot clears the
-   floor, kept softly within reach, and with the knee extension eased before
-   heel strike; the ankle angle eases from its toe-off value through a
-   dorsiflexed mid-swing value to its heel-strike value.
+   Height: walking -- a smooth lower envelope (soft minimum) of the heights at
+   which the stance legs follow a typical knee-flexion profile
+   (``stance_knee``), so the vertical excursion emerges from the leg geometry;
+   each leg's limit is continued as a parabola into the swing before heel
+   strike, so the pelvis comes down to the heel-strike height in time instead
+   of dropping onto it, and departs upwards after the other heel strike (the
+   trailing leg then rises on its toes); running -- a spring-mass profile,
+   ballistic (z'' = -g) in flight and a half-sine ground force in stance,
+   offset so that the stance knees flex at least as ``stance_knee`` says until
+   heel off.
+4. Legs from analytic IK (:mod:`virtimu.motion.ik`).  Late in stance the heel
+   rises smoothly where the knee would straighten, and in pre-swing so that
+   the knee follows ``stance_knee`` to toe off.  In the swing the knee flexion
+   is prescribed (:mod:`virtimu.motion.swing`): from its toe-off angle and
+   rate to ``swing_knee`` and back, turning from extension to flexion
+   ``swing_reversal`` s before heel strike so it arrives at the stance rate;
+   the ankle lies on the ray from the hip towards a quintic path point (the
+   path matches position and velocity at toe off and heel strike and is lifted
+   until the foot clears the floor), at the distance that knee gives.  The
+   ankle angle eases from its toe-off value through a dorsiflexed mid-swing
+   value to its heel-strike value.  Nothing switches abruptly: every joint path
+   keeps a continuous velocity (no kinks, so no acceleration spikes in virtual
+   IMU signals).
 5. Trunk counter-rotation, head stabilisation and arm swing (opposite to the
    legs) complete the pose.
 """
@@ -32,21 +43,28 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from virtimu.kinematics import forward_kinematics
 from virtimu.motion import anatomy as an
 from virtimu.motion.clip import Clip, assemble, make_clip
-from virtimu.motion.curves import hermite, quintic, smoothstep, soft_min, sway
-from virtimu.motion.feet import RollingFoot, raise_heel
+from virtimu.motion.curves import hermite, keyframes, quintic, smooth_max, smooth_min, smoothstep, soft_min, sway
+from virtimu.motion.feet import RollingFoot, pitch_for_knee
 from virtimu.motion.ik import FootTrack, knee_flexion_for_distance, leg_reach, solve_legs
 from virtimu.motion.skeleton import Skeleton, foot_points
+from virtimu.motion.swing import fill_knee, place_ankles
 
 log = logging.getLogger(__name__)
 
 G = 9.81  # m/s^2
 _SIDES = {"right": 0.0, "left": 0.5}  # cycle-phase offset of each foot's heel strike
 _SIGN = {"left": 1.0, "right": -1.0}  # lateral side (world +y is the body's left when facing +x)
+_LAND_NORM = 0.6 ** 3 * 0.4 ** 2  # peak of s^3 (1 - s)^2 (at s = 0.6)
+_RELAX_ACC = 10.0  # m/s^2: how fast the trailing leg's height limit departs after the other heel strike
+_GUARD_KNEE = 0.15  # rad: late in stance the heel rises before the knee straightens beyond about this ...
+_GUARD_SOFT = 0.005  # m: ... with a smooth limit of this width on the hip-ankle distance
+_PRESWING_SOFT = 0.2  # rad: width of the smooth lower limit of the pre-swing knee
+_KNEE_TOL = 0.005  # rad: largest knee shortfall tolerated where the heel rise cannot keep a leg in reach
+_MAX_LIFT = 0.25  # m: largest swing lift tried to clear the floor
 
 
 @dataclass
@@ -65,13 +83,21 @@ class WalkParams:
     foot_flat / heel_off: cycle phase (0 = heel strike) of foot flat and heel off.
     strike_ahead: where the heel lands, as the fraction of the stance-phase travel (speed x stance
         time - heel-to-ball roll) ahead of the pelvis.
-    stance_knee: (cycle phase, knee flexion) key points over the stance phase; they set the
-        pelvis height (walking: at every frame; running: the offset of the spring-mass profile).
+    stance_knee: (cycle phase, knee flexion) key points over the stance phase (monotone cubic
+        between them); they set the pelvis height (walking: at every frame; running: the offset
+        of the spring-mass profile) and, from ``preswing`` to toe off, the heel rise.
+    height_soft: width (m) of the soft minimum of the walking pelvis-height limits;
+        preland_acc: curvature (m/s^2) with which those limits continue before heel strike.
+    preswing: cycle phase from which the heel rise brings the knee onto ``stance_knee``.
     swing_lift: extra lift of the swing ankle; raised automatically until the foot clears the
         floor by ``clearance`` in mid-swing; swing_peak: where in the swing it peaks (0..1);
         swing_delay: (0..0.5) how much the foot's forward travel is held back early in the swing;
+        swing_land: extra height late in the swing (peaking at 60 %) so the heel comes down onto the
+        floor rather than gliding in;
         swing_ankle_reach / swing_dorsiflexion: the ankle turns from its toe-off angle to this
         dorsiflexion (rad) by this fraction of the swing, then to its heel-strike angle.
+    swing_knee / swing_knee_at: peak knee flexion in the swing (rad) and where it peaks (0..1);
+        swing_reversal: how long (s) before heel strike the knee turns from extension to flexion.
     max_heel_rise: largest toes-down foot pitch (rad) when the heel rises to keep a leg in reach.
     knee_min: least knee flexion anywhere.
     lateral: pelvis sway amplitude towards the stance foot.
@@ -96,19 +122,26 @@ class WalkParams:
     duty_factor: float = 0.61
     step_width: float = 0.12
     foot_angle: float = 0.12
-    heel_strike_pitch: float = 0.30
+    heel_strike_pitch: float = 0.45
     toe_off_pitch: float = -0.95
     toe_pitch: float = -0.6
     foot_flat: float = 0.08
     heel_off: float = 0.36
     strike_ahead: float = 0.46
-    stance_knee: tuple = ((0.0, 0.10), (0.14, 0.30), (0.30, 0.18), (0.45, 0.07), (0.50, 0.12), (0.61, 0.45))
+    stance_knee: tuple = ((0.0, 0.10), (0.14, 0.32), (0.30, 0.22), (0.45, 0.10), (0.50, 0.12), (0.61, 0.45))
     swing_lift: float = 0.03
     swing_peak: float = 0.35
     swing_delay: float = 0.0
     swing_ankle_reach: float = 0.3
     swing_dorsiflexion: float = 0.1
+    swing_land: float = 0.02
+    swing_knee: float = 1.1
+    swing_knee_at: float = 0.33
+    swing_reversal: float = 0.06
     max_heel_rise: float = 1.15
+    height_soft: float = 0.01
+    preland_acc: float = 4.0
+    preswing: float = 0.48
     clearance: float = 0.015
     knee_min: float = 0.0
     lateral: float = 0.02
@@ -154,10 +187,14 @@ class RunParams(WalkParams):
     strike_ahead: float = 0.30
     stance_knee: tuple = ((0.0, 0.35), (0.17, 0.70), (0.34, 0.30))
     swing_lift: float = 0.05
-    swing_delay: float = 0.3
+    swing_delay: float = 0.0
     swing_peak: float = 0.35
+    swing_land: float = 0.0
+    swing_knee: float = 1.75
+    swing_knee_at: float = 0.45
+    preswing: float = 0.16
     clearance: float = 0.03
-    knee_min: float = 0.15
+    knee_min: float = 0.05
     lateral: float = 0.015
     pelvis_rotation: float = 0.10
     pelvis_obliquity: float = 0.07
@@ -199,22 +236,27 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
         st[s]["pitch"] = _pitch_profile(st[s]["phi"], p)
 
     # ------------------------------------------------------------ pelvis height
-    knee_key = np.array(p.stance_knee, dtype=np.float64)
+    knee_nom = _nominal_knee(p)
     H = {}
     for s in _SIDES:
         fixed, phi = st[s]["fixed"], st[s]["phi"][st[s]["fixed"]]
         ankle, _, _ = feet[s].pose(st[s]["heel"][fixed], st[s]["pitch"][fixed])
-        d = leg_reach(skel, s, np.interp(phi, knee_key[:, 0], knee_key[:, 1]))
+        d = leg_reach(skel, s, knee_nom(phi))
         r2 = np.sum((ankle[:, :2] - (np.stack([x, y], 1)[fixed] + hip_off[s][fixed, :2])) ** 2, axis=1)
         if np.any(r2[phi < 0.5] >= d[phi < 0.5] ** 2):
             raise ValueError(f"{p.name}: the {s} foot cannot reach its placements on this body "
                              f"(speed {p.speed} m/s at {p.step_frequency} steps/s is too long a stride)")
         H[s] = np.full(len(t), np.inf)
-        # The trailing leg (after the other foot's strike) rises on its toes instead of lowering the pelvis.
+        # The trailing leg (after the other foot's strike) rises on its toes instead of lowering the
+        # pelvis: its limit departs upwards (smoothly, as a parabola in time) from then on.
+        late = np.maximum(phi - 0.5, 0.0) * 2.0 / f_step[fixed]
         H[s][fixed] = (ankle[:, 2] + np.sqrt(np.maximum(d ** 2 - r2, 0.0)) - hip_off[s][fixed, 2]
-                       + 0.3 * smoothstep((phi - 0.5) / 0.06))
+                       + 0.5 * _RELAX_ACC * late ** 2)
+        _extend_limits(H[s], fixed, fps, p.preland_acc)
     if p.duty_factor >= 0.5:
-        z = gaussian_filter1d(soft_min(np.stack([H["left"], H["right"]], 1), 0.005), 0.05 * fps, mode="nearest")
+        # A smooth lower envelope: never above a leg's height, so no stance knee is straighter than
+        # its nominal flexion before the heel may rise.
+        z = soft_min(np.stack([H["left"], H["right"]], 1), p.height_soft)
     else:
         z_rel = _ballistic(Phi, p, f_step)
         # The legs bind until heel off; later in stance the heel rises instead.
@@ -224,14 +266,14 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
 
     # ------------------------------------------------------------ stance ankles (heel rises where needed)
     tracks: dict[str, FootTrack] = {}
+    stance_knee: dict[str, np.ndarray] = {}
     for s in _SIDES:
         fixed = st[s]["fixed"]
         hip = p_pelvis + hip_off[s]
         pitch = st[s]["pitch"].copy()
         late = fixed & (st[s]["phi"] > p.foot_flat)
-        reach = leg_reach(skel, s, np.maximum(np.interp(st[s]["phi"][late], knee_key[:, 0], knee_key[:, 1]),
-                                               p.knee_min)) - 1e-4
-        pitch[late] = raise_heel(feet[s], st[s]["heel"][late], pitch[late], hip[late], reach, p.max_heel_rise)
+        pitch[late] = _late_stance_pitch(feet[s], st[s]["heel"][late], pitch[late], hip[late], skel,
+                                         st[s]["phi"][late], p, knee_nom, check=(t[late] >= 0) & (t[late] <= p.duration))
         ankle = np.full((len(t), 3), np.nan)
         R = np.broadcast_to(feet[s].R_flat, (len(t), 3, 3)).copy()
         toe = np.zeros(len(t))
@@ -239,18 +281,27 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
         toe = _relax_toes(toe, fixed, st[s]["swing_s"], fps, 0.6 * (1.0 - p.duty_factor) * 2.0 / p.step_frequency)
         tracks[s] = FootTrack(ankle=ankle, R=R, fixed=fixed, toe_ext=toe, fill_reach=p.swing_ankle_reach,
                               fill_via=an.ankle(s, dorsi=p.swing_dorsiflexion))
+        u, w = skel.offset(f"{s}_knee", f"{s}_hip"), skel.offset(f"{s}_ankle", f"{s}_knee")
+        k = np.full(len(t), np.nan)
+        k[fixed] = knee_flexion_for_distance(u, w, np.linalg.norm(ankle[fixed] - hip[fixed], axis=1))
+        stance_knee[s] = k
     stance_ankle = {s: tracks[s].ankle.copy() for s in _SIDES}
 
-    # ------------------------------------------------------------ swing, IK, clearance
+    # ------------------------------------------------------------ swing: prescribed knee, IK, clearance
     knee_axes = {s: np.einsum("tab,b->ta", an.rot_z(yaw), [0.0, 1.0, 0.0]) for s in _SIDES}
     upper = _upper_body(p, Phi, yaw, obliquity, tilt)
+    swing_knee = {s: fill_knee(stance_knee[s], tracks[s].fixed, fps, p.swing_knee, p.swing_knee_at,
+                               reversal=p.swing_reversal) for s in _SIDES}
     lift = p.swing_lift
     for _ in range(8):
         for s in _SIDES:
-            ankle = _fill_swing(stance_ankle[s], tracks[s].fixed, fps, lift, p.swing_peak, p.swing_delay)
+            fixed = tracks[s].fixed
+            path = _fill_swing(stance_ankle[s], fixed, fps, lift, p.swing_peak, p.swing_delay, p.swing_land)
             hip = p_pelvis + hip_off[s]
-            ankle = _limit_reach(ankle, hip, tracks[s].fixed, leg_reach(skel, s, p.knee_min) - 1e-4)
-            tracks[s].ankle = _ease_knee(ankle, hip, tracks[s].fixed, skel, s, fps)
+            ankle = stance_ankle[s].copy()
+            ankle[~fixed] = place_ankles(path[~fixed], hip[~fixed], swing_knee[s][~fixed], skel, s)
+            tracks[s].ankle = ankle
+            tracks[s].knee = np.where(fixed, np.nan, swing_knee[s])
         legs, miss = solve_legs(skel, R_root, p_pelvis, tracks, knee_axes, fps, knee_min=p.knee_min, tol=np.inf)
         R_local = assemble(len(t), {"pelvis": R_root, **legs, **upper})
         state = forward_kinematics(R_local, skel.rest_joints, skel.parents, p_pelvis - skel.rest_joints[0])
@@ -261,6 +312,10 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
         if deficit <= 1e-3:
             break
         lift += 1.3 * deficit
+        if lift > _MAX_LIFT:
+            raise ValueError(f"{p.name}: the swing foot does not clear the floor by {p.clearance} m even when "
+                             f"lifted by {_MAX_LIFT} m: the stride ({p.stride_length:.2f} m) is too long or the "
+                             f"swing knee flexion ({p.swing_knee} rad) too small for this body")
     log.debug("%s: swing lift %.3f m, largest IK miss %.1f mm", p.name, lift,
               1000 * max(m.max() for m in miss.values()))
     crop = slice(n0, n0 + T)
@@ -311,6 +366,80 @@ def _ballistic(Phi: np.ndarray, p: WalkParams, f_step: np.ndarray) -> np.ndarray
     tfl = np.where(stance, 0.0, tau - tc)
     z_fl = v0 * tfl - 0.5 * G * tfl ** 2
     return np.where(stance, z_st, z_fl)
+
+
+def _extend_limits(H: np.ndarray, fixed: np.ndarray, fps: float, acc: float, cap: float = 0.3) -> None:
+    """Continue each stance run's height limit H (T,) (inf in swing) into the swing on both sides,
+    as parabolas of curvature ``acc`` (m/s^2) matching the value and rate at heel strike / toe off,
+    up to ``cap`` metres above them -- so the pelvis starts down towards the heel-strike height in
+    time instead of dropping onto it, and is released smoothly at toe off (in place)."""
+    T = len(H)
+    idx = np.flatnonzero(fixed)
+    if len(idx) == 0:
+        return
+    cut = np.flatnonzero(np.diff(idx) > 1)
+    starts = idx[np.concatenate([[0], cut + 1])]
+    ends = idx[np.concatenate([cut, [len(idx) - 1]])]
+    free = ~np.asarray(fixed, dtype=bool)
+    for a, step in [(a, -1) for a in starts] + [(b, +1) for b in ends]:
+        n = a - step
+        if not (0 <= a + step < T and 0 <= n < T) or free[n]:
+            continue  # need two stance frames for the rate
+        slope = (H[a] - H[n]) * fps * step  # dH/dt at this end of the run
+        j = np.arange(a + step, -1 if step < 0 else T, step)
+        j = j[np.cumsum(~free[j]) == 0]  # the swing frames next to this end of the run
+        tau = (j - a) / fps
+        ext = H[a] + slope * tau + 0.5 * acc * tau ** 2
+        ok = ext < H[a] + cap
+        H[j[ok]] = np.minimum(H[j[ok]], ext[ok])
+
+
+def _late_stance_pitch(foot: RollingFoot, heel: np.ndarray, pitch: np.ndarray, hip: np.ndarray, skel: Skeleton,
+                       phi: np.ndarray, p: WalkParams, knee_nom, check: np.ndarray | None = None) -> np.ndarray:
+    """Foot pitch (n,) after foot flat: the prescribed pitch (n,), with the heel raised further where needed.
+
+    heel, hip: (n, 3); phi: (n,) stance phase.  Until the other foot strikes, the pelvis height keeps
+    the knee at or above nominal.  Then the pelvis no longer waits for this leg, so (1) a guard
+    keeps its hip-ankle distance smoothly below the reach of a knee flexed by ``_GUARD_KNEE`` --
+    in distance space, where it is smooth even for a leg that would be out of reach -- and (2) in
+    pre-swing the knee is brought up to a smooth maximum of that and the nominal flexion.  The
+    heel rises (the foot pitches toes-down) as much as that knee needs.  All steps are smooth in
+    time, so the knee and the foot keep continuous rates.  Raises ValueError where, among the
+    frames ``check`` (n,) bool (default all), the heel cannot rise far enough (the stride is too
+    long for the body).
+    """
+    side = foot.side
+    u = skel.offset(f"{side}_knee", f"{side}_hip")
+    v = skel.offset(f"{side}_ankle", f"{side}_knee")
+    d0 = foot.ankle_distance(heel, pitch, hip)
+    d_guard = smooth_min(d0, leg_reach(skel, side, max(_GUARD_KNEE, p.knee_min)), _GUARD_SOFT)
+    # The pelvis height stops waiting for this leg at the other heel strike (walking) or at heel
+    # off (running, see generate_gait); the guard fades in just before.
+    free_from = 0.5 if p.duty_factor >= 0.5 else p.heel_off
+    d_g = d0 + smoothstep((phi - free_from + 0.05) / 0.05) * (d_guard - d0)
+    k0 = knee_flexion_for_distance(u, v, d_g)
+    w = smoothstep((phi - p.preswing) / (p.duty_factor - p.preswing))
+    target = k0 + w * (smooth_max(k0, knee_nom(phi), _PRESWING_SOFT) - k0)
+    need = target - knee_flexion_for_distance(u, v, d0) > 1e-6
+    out = pitch.copy()
+    if need.any():
+        out[need] = pitch_for_knee(foot, heel[need], hip[need], skel, target[need], pitch[need], p.max_heel_rise)
+        got = knee_flexion_for_distance(u, v, foot.ankle_distance(heel[need], out[need], hip[need]))
+        ok = np.ones(len(phi), bool) if check is None else np.asarray(check, bool)
+        short = float(np.max(target[need] - got, where=ok[need], initial=0.0))
+        if short > _KNEE_TOL:
+            raise ValueError(f"{p.name}: the {side} leg cannot stay in reach late in stance even with the heel "
+                             f"raised by {p.max_heel_rise} rad (knee {short:.2f} rad short): the stride "
+                             f"({p.stride_length:.2f} m) is too long for this body; lower the speed or raise "
+                             f"the step frequency")
+    return out
+
+
+def _nominal_knee(p: WalkParams):
+    """Nominal stance knee flexion (rad) as a C1 function of the stance phase (cycle fraction since
+    heel strike), through the key points ``p.stance_knee`` (monotone cubic, held outside)."""
+    key = np.array(p.stance_knee, dtype=np.float64)
+    return lambda phi: keyframes(key[:, 0], key[:, 1], np.asarray(phi, dtype=np.float64))
 
 
 def _pitch_profile(phi: np.ndarray, p: WalkParams) -> np.ndarray:
@@ -366,7 +495,7 @@ def _relax_toes(toe: np.ndarray, fixed: np.ndarray, swing_s: np.ndarray, fps: fl
 
 
 def _fill_swing(ankle: np.ndarray, known: np.ndarray, fps: float, lift: float, peak: float,
-                delay: float = 0.0) -> np.ndarray:
+                delay: float = 0.0, land: float = 0.0) -> np.ndarray:
     """Swing-phase ankle positions (T, 3) in the world between the stance phases.
 
     ankle: (T, 3), valid where ``known`` (stance).  In each gap every
@@ -398,57 +527,8 @@ def _fill_swing(ankle: np.ndarray, known: np.ndarray, fps: float, lift: float, p
                                        (ankle[b, c], vb[c] * dur / (1.0 + delay), 0.0))
         out[a + 1: b, 2] = quintic(s, 0.0, 1.0, (ankle[a, 2], va[2] * dur, 0.0), (ankle[b, 2], vb[2] * dur, 0.0))
         out[a + 1: b, 2] += lift * s ** a_ * (1 - s) ** b_ / norm
-    return out
-
-
-def _soft_limit(x: np.ndarray, top: float, margin: float) -> np.ndarray:
-    """x unchanged below top - margin, then bending smoothly (C1) towards ``top`` without reaching it."""
-    knee = top - margin
-    over = np.maximum(x - knee, 0.0)
-    return np.where(x > knee, knee + margin * (1.0 - np.exp(-over / margin)), x)
-
-
-def _limit_reach(ankle: np.ndarray, hip: np.ndarray, known: np.ndarray, top: float) -> np.ndarray:
-    """Swing ankles (T, 3) pulled softly within ``top`` of the hip (T, 3), gap by gap, leaving the
-    stance frames and the gap ends untouched (the soft limit starts above both end distances)."""
-    out = ankle.copy()
-    rel = ankle - hip
-    d = np.linalg.norm(rel, axis=1)
-    idx = np.flatnonzero(known)
-    for g in np.flatnonzero(np.diff(idx) > 1):
-        a, b = idx[g], idx[g + 1]
-        margin = max(top - max(d[a], d[b]), 1e-3)
-        sl = slice(a + 1, b)
-        out[sl] = hip[sl] + rel[sl] * (_soft_limit(d[sl], top, margin) / d[sl])[:, None]
-    return out
-
-
-def _ease_knee(ankle: np.ndarray, hip: np.ndarray, known: np.ndarray, skel: Skeleton, side: str, fps: float,
-               start: float = 0.55) -> np.ndarray:
-    """Swing ankles (T, 3) moved along the hip-ankle line so that, from the fraction ``start`` of
-    each swing on, the knee extends no faster than a cubic Hermite curve from its value there to
-    its value (and rate) at heel strike -- a near-straight leg turns small length changes into
-    large knee rotations, so the knee is eased instead of the foot path."""
-    u = skel.offset(f"{side}_knee", f"{side}_hip")
-    v = skel.offset(f"{side}_ankle", f"{side}_knee")
-    rel = ankle - hip
-    d = np.linalg.norm(rel, axis=1)
-    kappa = knee_flexion_for_distance(u, v, d)
-    out = ankle.copy()
-    idx = np.flatnonzero(known)
-    for g in np.flatnonzero(np.diff(idx) > 1):
-        a, b = idx[g], idx[g + 1]
-        c = a + int(round(start * (b - a)))
-        if b + 1 >= len(d) or b - c < 3:
-            continue
-        rate_c = (kappa[c] - kappa[c - 1]) * fps
-        rate_b = (kappa[b + 1] - kappa[b]) * fps
-        s = np.arange(1, b - c) / (b - c)
-        k_h = hermite(np.array([kappa[c]]), np.array([rate_c]), np.array([kappa[b]]), np.array([rate_b]), s,
-                      (b - c) / fps)[:, 0]
-        k_new = np.maximum(k_h, kappa[c + 1: b])
-        d_new = leg_reach(skel, side, k_new)
-        out[c + 1: b] = hip[c + 1: b] + rel[c + 1: b] * (d_new / d[c + 1: b])[:, None]
+        # A late, steeper descent: the heel comes down onto the floor rather than gliding in.
+        out[a + 1: b, 2] += land * (s ** 3 * (1 - s) ** 2) / _LAND_NORM
     return out
 
 

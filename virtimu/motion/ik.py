@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from virtimu.motion.anatomy import rot_x
-from virtimu.motion.curves import ease_rotation_gaps
+from virtimu.motion.curves import ease_rotation_gaps, smooth_max
 from virtimu.motion.skeleton import Skeleton
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,12 @@ class FootTrack:
     fill_world: interpolate the foot's world orientation (True) or the ankle's rotation
         relative to the shank (False) over the free stretches.
     fill_via: optional (3, 3) rotation the interpolation passes through at ``fill_reach``.
+    fill_tau, fill_kernel: fade time (s) and shape ('exp' | 'gauss') of the angular velocity carried
+        into each free stretch (see :func:`virtimu.motion.curves.ease_rotation_gaps`).
+    knee: optional (T,) prescribed knee flexion (rad), NaN where the knee follows from the
+        hip-ankle distance; where given, ``ankle`` must be at the matching distance from the hip
+        (see :func:`leg_reach`) -- prescribing the knee avoids the ill-conditioned inverse
+        near a straight leg.
     """
 
     ankle: np.ndarray
@@ -43,6 +49,13 @@ class FootTrack:
     fill_reach: float = 1.0
     fill_world: bool = False
     fill_via: np.ndarray | None = None
+    knee: np.ndarray | None = None
+    fill_tau: float = 0.03
+    fill_kernel: str = "exp"
+
+
+#: Width (rad) of the smooth lower limit of the knee flexion in :func:`solve_leg`.
+KNEE_SOFT = 0.01
 
 
 def _normalize(v: np.ndarray) -> np.ndarray:
@@ -79,13 +92,16 @@ def leg_reach(skel: Skeleton, side: str, knee_flex: float | np.ndarray) -> float
 
 
 def solve_leg(skel: Skeleton, side: str, R_root: np.ndarray, p_hip: np.ndarray, ankle_target: np.ndarray,
-              knee_axis: np.ndarray, knee_min: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              knee_axis: np.ndarray, knee_min: float = 0.0,
+              knee: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hip and knee of one leg.
 
     R_root: (T, 3, 3) world rotation of the pelvis (the hip's parent).
     p_hip: (T, 3) world hip joint positions.  ankle_target: (T, 3) world.
     knee_axis: (T, 3) world direction the knee's flexion axis (its local +x) should point along.
-    knee_min: smallest knee flexion allowed (rad).
+    knee_min: smallest knee flexion allowed (rad), applied as a smooth maximum (width
+        :data:`KNEE_SOFT`) so the knee track keeps a continuous rate.
+    knee: optional (T,) prescribed knee flexion (NaN: from the distance).
     Returns (R_hip_local (T, 3, 3), knee_flex (T,), miss (T,) distance by which the target
     was out of reach, m).
     """
@@ -93,7 +109,10 @@ def solve_leg(skel: Skeleton, side: str, R_root: np.ndarray, p_hip: np.ndarray, 
     v = skel.offset(f"{side}_ankle", f"{side}_knee")
     d_vec = np.einsum("tji,tj->ti", R_root, ankle_target - p_hip)  # pelvis frame
     d = np.linalg.norm(d_vec, axis=1)
-    k = np.maximum(knee_flexion_for_distance(u, v, d), knee_min)
+    k = knee_flexion_for_distance(u, v, d)
+    if knee is not None:
+        k = np.where(np.isfinite(knee), knee, k)
+    k = smooth_max(k, knee_min, KNEE_SOFT)
     w = u[None] + np.einsum("tab,b->ta", rot_x(k), v)  # (T, 3) hip->ankle in the thigh's rest frame
     miss = np.abs(np.linalg.norm(w, axis=1) - d)
     F_rest = _frame(w, np.broadcast_to([1.0, 0.0, 0.0], w.shape))
@@ -118,7 +137,7 @@ def solve_legs(skel: Skeleton, R_root: np.ndarray, p_pelvis: np.ndarray, feet: d
         ft = feet[side]
         hip_off = skel.offset(f"{side}_hip", "pelvis")
         p_hip = p_pelvis + R_root @ hip_off
-        R_hip, k, miss = solve_leg(skel, side, R_root, p_hip, ft.ankle, knee_axes[side], knee_min)
+        R_hip, k, miss = solve_leg(skel, side, R_root, p_hip, ft.ankle, knee_axes[side], knee_min, ft.knee)
         if miss.max() > tol:
             log.warning("%s leg: foot target out of reach by up to %.1f mm (%d frames)", side,
                         1000 * miss.max(), int(np.sum(miss > tol)))
@@ -126,10 +145,11 @@ def solve_legs(skel: Skeleton, R_root: np.ndarray, p_pelvis: np.ndarray, feet: d
         R_shank_w = R_root @ R_hip @ R_knee
         if ft.fill_world:
             R_ankle = np.swapaxes(R_shank_w, -1, -2) @ ease_rotation_gaps(ft.R, ft.fixed, fps, ft.fill_reach,
-                                                                          via=ft.fill_via)
+                                                                          tau=ft.fill_tau, via=ft.fill_via,
+                                                                          kernel=ft.fill_kernel)
         else:
             R_ankle = ease_rotation_gaps(np.swapaxes(R_shank_w, -1, -2) @ ft.R, ft.fixed, fps, ft.fill_reach,
-                                         via=ft.fill_via)
+                                         tau=ft.fill_tau, via=ft.fill_via, kernel=ft.fill_kernel)
         out[f"{side}_hip"] = R_hip
         out[f"{side}_knee"] = R_knee
         out[f"{side}_ankle"] = R_ankle

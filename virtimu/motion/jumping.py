@@ -1,5 +1,12 @@
 """Repeated vertical counter-movement jumps: push-off with rising heels, ballistic flight
 (pelvis z'' = -g exactly), landing on the forefoot.
+
+Every joint path is continuous in velocity: the heels rise through the push-off and the feet
+leave the floor rolling over the toe tips at the rate they had (and come back the same way,
+toes first, at landing); in the air the ankles move relative to the pelvis on quintic paths
+that carry the velocities of take-off and landing, with the knee flexion prescribed
+(:mod:`virtimu.motion.swing`), and the arms swing on smooth key-frame tracks at realistic
+speeds (peak shoulder rate ~7 rad/s for the defaults).
 """
 from __future__ import annotations
 
@@ -8,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from virtimu.motion.clip import Clip, make_clip
-from virtimu.motion.curves import keyframes, quintic, smoothstep
-from virtimu.motion.ik import leg_reach
+from virtimu.motion.curves import hermite, keyframes, quintic
+from virtimu.motion.ik import knee_flexion_for_distance, leg_reach
 from virtimu.motion.posture import arm_rotations, quiet_standing, root_rotation, span_labels, spine_rotations, time_grid
 from virtimu.motion.skeleton import Skeleton
 from virtimu.motion.standing import SIDES, drive, standing_height
+from virtimu.motion.swing import fill_knee, place_ankles
 
 G = 9.81  # m/s^2
 
@@ -25,8 +33,16 @@ class JumpParams:
     jump_height: rise of the pelvis above its take-off height (m) -> flight time 2 sqrt(2 h / g).
     depth / landing_depth: pelvis lowered below standing in the counter-movement / landing (m).
     countermovement_time, push_time, landing_time, recovery_time: phase durations (s).
-    trunk_lean: forward lean at the bottom of the counter-movement (rad); arm_swing: shoulder
-    flexion reached at take-off (rad); takeoff_pitch: foot pitch (toes down) at take-off (rad).
+    trunk_lean: forward lean at the bottom of the counter-movement (rad).
+    arm_swing: shoulder flexion reached just after take-off (rad); arm_back: shoulder extension
+    (arms behind the body, rad) at the end of the back swing, ``arm_back_at`` of the way through
+    the counter-movement -- the forward swing then takes the rest of the counter-movement and the
+    push-off, peaking at about 7 rad/s for the defaults (vigorous arm swings stay below ~10-12 rad/s).
+    takeoff_pitch: foot pitch (toes down) at take-off and touch-down (rad); takeoff_rate: how fast
+    the feet roll over the toe tips at take-off and touch-down (rad/s); takeoff_knee: knee
+    flexion at take-off and touch-down (rad); tuck_knee: knee flexion in mid-flight (rad);
+    heel_drop_time: time from touch-down (on the toes) to heels down (s); ankle_tau: fade time (s)
+    of the feet's rotation after take-off and before touch-down.
     """
 
     duration: float = 9.0
@@ -45,8 +61,15 @@ class JumpParams:
     landing_time: float = 0.25
     recovery_time: float = 0.6
     trunk_lean: float = 0.55
-    arm_swing: float = 2.4
+    arm_swing: float = 2.2
+    arm_back: float = 0.6
+    arm_back_at: float = 0.55
     takeoff_pitch: float = 0.9
+    takeoff_knee: float = 0.5
+    tuck_knee: float = 0.6
+    heel_drop_time: float = 0.15
+    takeoff_rate: float = 9.0
+    ankle_tau: float = 0.07
     sway: float = 0.003
     stance_width: float | None = 0.22
     toe_out: float = 0.15
@@ -55,11 +78,43 @@ class JumpParams:
     label: str = "jumping"
 
 
+def _events(p: JumpParams, tf: float) -> list[dict]:
+    """Phase times (s) of each jump: start, bottom, take-off, touch-down, landed, recovered."""
+    out = []
+    for i in range(p.n_jumps):
+        t0 = p.first_at + i * p.interval
+        tb = t0 + p.countermovement_time
+        tto = tb + p.push_time
+        ttd = tto + tf
+        tl = ttd + p.landing_time
+        out.append({"t0": t0, "tb": tb, "tto": tto, "ttd": ttd, "tl": tl, "tr": tl + p.recovery_time})
+    return out
+
+
+def _upper_body_tracks(p: JumpParams, ev: list[dict], t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trunk lean (T,), pelvis forward shift (T,) and shoulder flexion (T,) from smooth key frames."""
+    lt, lv = [0.0], [(0.0, 0.0)]
+    at, av = [0.0], [0.05]
+    for e in ev:
+        lt += [e["t0"], e["tb"], e["tto"], e["ttd"], e["tl"], e["tr"]]
+        lv += [(0.0, 0.0), (p.trunk_lean, -0.05), (0.05, 0.0), (0.1, 0.0), (0.6 * p.trunk_lean, -0.03), (0.0, 0.0)]
+        t_back = e["t0"] + p.arm_back_at * p.countermovement_time
+        at += [e["t0"], t_back, e["tto"] + 0.05, e["ttd"], e["tl"] + 0.1, e["tr"]]
+        av += [0.05, -p.arm_back, p.arm_swing, 0.6 * p.arm_swing, 0.2, 0.05]
+    lt.append(p.duration + 1.0)
+    lv.append((0.0, 0.0))
+    at.append(p.duration + 1.0)
+    av.append(0.05)
+    lean_dx = keyframes(np.array(lt), np.array(lv), t)
+    return lean_dx[:, 0], lean_dx[:, 1], keyframes(np.array(at), np.array(av), t)
+
+
 def generate_jumping(p: JumpParams, skel: Skeleton) -> Clip:
     """Counter-movement, push-off, ballistic flight (pelvis z'' = -g exactly), landing on the
     forefoot, recovery (labels 'standing' / 'jumping')."""
     rng = np.random.default_rng(p.seed)
     t = time_grid(p.duration, p.fps)
+    T = len(t)
     feet, p_sw, _, _ = quiet_standing(p, skel, t, rng, p.sway)
     h = standing_height(skel, feet, p.knee + 0.04)
     v0 = np.sqrt(2 * G * p.jump_height)
@@ -70,42 +125,26 @@ def generate_jumping(p: JumpParams, skel: Skeleton) -> Clip:
                          f"{p.first_at + (p.n_jumps - 1) * p.interval + span:.2f} s, duration is {p.duration} s")
     if span > p.interval:
         raise ValueError(f"{p.name}: one jump takes {span:.2f} s, longer than the interval {p.interval} s")
-
-    # Lean / arm key frames relative to each jump's start (s, trunk lean, shoulder flexion, x shift).
-    def events(t0: float) -> dict:
-        tb = t0 + p.countermovement_time
-        tto = tb + p.push_time
-        ttd = tto + tf
-        tl = ttd + p.landing_time
-        return {"t0": t0, "tb": tb, "tto": tto, "ttd": ttd, "tl": tl, "tr": tl + p.recovery_time}
-
-    ev = [events(p.first_at + i * p.interval) for i in range(p.n_jumps)]
-    kt, kv = [0.0], [(0.0, 0.05, 0.0)]
-    for e in ev:
-        kt += [e["t0"], e["tb"], e["tto"], e["ttd"], e["tl"], e["tr"]]
-        kv += [(0.0, 0.05, 0.0), (p.trunk_lean, -0.8, -0.05), (0.05, p.arm_swing, 0.0),
-               (0.1, 0.9, 0.0), (0.6 * p.trunk_lean, 0.2, -0.03), (0.0, 0.05, 0.0)]
-    kt.append(p.duration + 1.0)
-    kv.append((0.0, 0.05, 0.0))
-    v = keyframes(np.array(kt), np.array(kv), t)
-    lean, sh, dx = v[:, 0], v[:, 1], v[:, 2]
+    if not 0.0 < p.heel_drop_time < p.landing_time:
+        raise ValueError(f"{p.name}: heel_drop_time must be in (0, landing_time), got {p.heel_drop_time}")
+    ev = _events(p, tf)
+    lean, dx, sh = _upper_body_tracks(p, ev, t)
     pel_lean = 0.6
     R_root = root_rotation(flex=pel_lean * lean)
     x = dx + 0.3 * p_sw[:, 0]
-    # Take-off height: legs straight, feet pitched takeoff_pitch toes-down.
-    z = np.full(len(t), h)
+
+    # Take-off height: knees flexed by takeoff_knee, feet pitched takeoff_pitch toes-down.
     z_to = np.inf
     i_to = [int(round(e["tto"] * p.fps)) for e in ev]
     for side in SIDES:
-        f = feet.foot[side]
-        ankle = f.pose(feet.heel[side][None], np.array([-p.takeoff_pitch]))[0][0]
+        ankle = feet.foot[side].pose(feet.heel[side][None], np.array([-p.takeoff_pitch]))[0][0]
+        d = leg_reach(skel, side, p.takeoff_knee)
         for i in i_to:
             hip = R_root[i] @ skel.offset(f"{side}_hip", "pelvis")
             r2 = (ankle[0] - x[i] - hip[0]) ** 2 + (ankle[1] - hip[1]) ** 2
-            d = leg_reach(skel, side, 0.04)
             z_to = min(z_to, ankle[2] + np.sqrt(d ** 2 - r2) - hip[2])
-    z_to -= 0.002
-    flight = np.zeros(len(t), bool)
+    z = np.full(T, h)
+    flight = np.zeros(T, bool)
     for e in ev:
         zb, zl = h - p.depth, h - p.landing_depth
         ab = 2.0 * p.depth / p.countermovement_time ** 2
@@ -122,32 +161,69 @@ def generate_jumping(p: JumpParams, skel: Skeleton) -> Clip:
     p_pel = np.stack([x, 0.3 * p_sw[:, 1], z], axis=1)
     upper = spine_rotations(flex=(1 - pel_lean) * lean, head_flex=-0.5 * lean)
     for side in SIDES:
-        upper.update(arm_rotations(side, flex=sh, abd=0.15, elbow=0.3 + 0.2 * np.clip(sh, 0, None) / p.arm_swing))
-    # Heels rise through the second half of the push-off and come down after touch-down.
-    rise = np.zeros(len(t))
-    for e in ev:
-        m = (t >= e["tb"]) & (t < e["tto"])
-        rise[m] = p.takeoff_pitch * np.clip((t[m] - e["tb"]) / p.push_time * 2.0 - 1.0, 0.0, 1.0) ** 2
-        m = (t >= e["ttd"]) & (t < e["tl"])
-        rise[m] = p.takeoff_pitch * (1.0 - smoothstep((t[m] - e["ttd"]) / (0.6 * p.landing_time)))
-        rise[flight & (t >= e["tto"]) & (t < e["ttd"])] = p.takeoff_pitch
-    # Feet in flight: carried below the pelvis, knees tucked a little in mid-air.
-    free = {}
-    for side in SIDES:
-        f = feet.foot[side]
-        ankle, _, _ = f.pose(np.broadcast_to(feet.heel[side], (len(t), 3)), -rise)
-        target = ankle.copy()
-        for e in ev:
-            m = flight & (t >= e["tto"]) & (t < e["ttd"])
-            a, b = np.flatnonzero(m)[[0, -1]]
-            s = (t[a: b + 1] - t[a - 1]) / (t[b + 1] - t[a - 1])
-            rel = (ankle[a - 1] - p_pel[a - 1]) * (1 - smoothstep(s))[:, None] + (ankle[b + 1] - p_pel[b + 1]) * \
-                smoothstep(s)[:, None]
-            target[a: b + 1] = p_pel[a: b + 1] + rel
-            target[a: b + 1, 2] += 0.12 * np.sin(np.pi * s) ** 2
-        free[side] = (flight, target)
+        upper.update(arm_rotations(side, flex=sh, abd=0.15,
+                                   elbow=0.3 + 0.2 * np.clip(sh, 0, None) / max(p.arm_swing, 1e-6)))
+    rise = _heel_rise(p, ev, t, flight)
+    free = {side: _flight_leg(p, skel, side, feet, R_root, p_pel, rise, flight) for side in SIDES}
     R, _ = drive(skel, p.fps, R_root, p_pel, feet, upper, free=free, max_heel_rise=p.takeoff_pitch + 0.3,
-                 heel_rise=rise)
+                 heel_rise=rise, ankle_tau=p.ankle_tau, ankle_world=True)
     labels = span_labels(t, "standing", [(e["t0"], e["tr"], p.label) for e in ev])
     info = {"flight": flight, "takeoff_height": float(z_to)}
     return make_clip(p.name, p.label, p, skel, p.fps, R, p_pel, labels, p.heading, p.start, info=info)
+
+
+def _heel_rise(p: JumpParams, ev: list[dict], t: np.ndarray, flight: np.ndarray) -> np.ndarray:
+    """Toes-down foot pitch (T,) rad of the planted feet: a cubic Hermite through the second half of
+    the push-off from flat (at rest) to ``takeoff_pitch`` turning at ``takeoff_rate`` at take-off,
+    and its mirror image from touch-down to heels down within ``heel_drop_time``; held at
+    ``takeoff_pitch`` in the air.  The feet thus leave and meet the floor rolling over the toe
+    tips at a moderate rate, which the flight phase carries on smoothly."""
+    rise = np.zeros(len(t))
+    tp, rate = p.takeoff_pitch, p.takeoff_rate
+    for e in ev:
+        dur = 0.5 * p.push_time
+        m = (t >= e["tto"] - dur) & (t < e["tto"])
+        rise[m] = hermite(np.zeros(1), np.zeros(1), np.array([tp]), np.array([rate]),
+                          (t[m] - e["tto"] + dur) / dur, dur)[:, 0]
+        m = (t >= e["ttd"]) & (t < e["ttd"] + p.heel_drop_time)
+        rise[m] = hermite(np.array([tp]), np.array([-rate]), np.zeros(1), np.zeros(1),
+                          (t[m] - e["ttd"]) / p.heel_drop_time, p.heel_drop_time)[:, 0]
+        rise[flight & (t >= e["tto"]) & (t < e["ttd"])] = tp
+    return rise
+
+
+def _flight_leg(p: JumpParams, skel: Skeleton, side: str, feet, R_root: np.ndarray, p_pel: np.ndarray,
+                rise: np.ndarray, flight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flight mask (T,), ankle target (T, 3), knee flexion (T,)) of one leg.
+
+    In each flight the ankle follows, relative to the pelvis, quintics that match its position and
+    velocity at take-off and touch-down (on the toe tip, rolling at the heel-rise rate), and the
+    knee follows :func:`virtimu.motion.swing.fill_knee` from its take-off state to ``tuck_knee``
+    in mid-air and into its touch-down state; the ankle is placed on the ray from the hip
+    towards the path at the distance that knee gives.
+    """
+    fps = p.fps
+    T = len(rise)
+    f = feet.foot[side]
+    ankle, _, _ = f.pose(np.broadcast_to(feet.heel[side], (T, 3)), -rise)
+    hip = p_pel + R_root @ skel.offset(f"{side}_hip", "pelvis")
+    u = skel.offset(f"{side}_knee", f"{side}_hip")
+    v = skel.offset(f"{side}_ankle", f"{side}_knee")
+    planted = ~flight
+    knee = np.full(T, np.nan)
+    knee[planted] = knee_flexion_for_distance(u, v, np.linalg.norm(ankle[planted] - hip[planted], axis=1))
+    knee = fill_knee(knee, planted, fps, p.tuck_knee, 0.5, reversal=0.08)
+    rel = ankle - p_pel
+    path = ankle.copy()
+    idx = np.flatnonzero(planted)
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        ta, tb = a / fps, b / fps
+        tt = np.arange(a + 1, b) / fps
+        va = (rel[a] - rel[a - 1]) * fps
+        vb = (rel[b + 1] - rel[b]) * fps
+        for c in range(3):
+            path[a + 1: b, c] = p_pel[a + 1: b, c] + quintic(tt, ta, tb, (rel[a, c], va[c], 0.0), (rel[b, c], vb[c], 0.0))
+    target = ankle.copy()
+    target[flight] = place_ankles(path[flight], hip[flight], knee[flight], skel, side)
+    return flight, target, knee

@@ -14,6 +14,7 @@ import numpy as np
 from virtimu.motion import anatomy as an
 from virtimu.motion.clip import assemble
 from virtimu.motion.feet import RollingFoot, raise_heel
+from virtimu.motion.curves import fill_gaps_c1
 from virtimu.motion.ik import FootTrack, leg_reach, solve_legs
 from virtimu.motion.skeleton import Skeleton
 
@@ -68,23 +69,33 @@ def standing_height(skel: Skeleton, feet: Feet, knee: float = 0.05, R_root: np.n
 def drive(skel: Skeleton, fps: float, R_root: np.ndarray, p_pelvis: np.ndarray, feet: Feet, upper: dict,
           free: dict | None = None, knee_min: float = 0.03, max_heel_rise: float = 1.1,
           ankle_reach: float = 0.5, heel_rise: np.ndarray | None = None,
-          heel_track: dict | None = None, pitch_track: dict | None = None) -> tuple[np.ndarray, dict]:
+          heel_track: dict | None = None, pitch_track: dict | None = None,
+          ankle_tau: float = 0.03, ankle_world: bool = False) -> tuple[np.ndarray, dict]:
     """Local rotations (T, 24, 3, 3) for a pelvis trajectory over planted feet.
 
     R_root: (T, 3, 3) pelvis world orientation; p_pelvis: (T, 3) pelvis joint world positions.
     upper: {joint: (T, 3, 3) or (3, 3)} rotations of the non-leg joints.
-    free: optional {side: (mask (T,) bool, ankle (T, 3))}: frames where that foot is off the floor
-        and its ankle target; elsewhere the foot is planted (flat, or heel raised as needed).
+    free: optional {side: (mask (T,) bool, ankle (T, 3)[, knee (T,)])}: frames where that foot is off
+        the floor, its ankle target and optionally the prescribed knee flexion that puts the ankle
+        there (see :mod:`virtimu.motion.swing`); elsewhere the foot is planted (flat, or heel raised
+        as needed to keep the knee flexed by at least ``knee_min``).
     heel_rise: optional (T,) least toes-down foot pitch (rad) of the planted feet.
     heel_track / pitch_track: optional {side: (T, 3)} flat-foot heel points on the floor and
         {side: (T,)} foot pitch (toes up +) that replace the fixed placement (sliding feet).
+    ankle_tau: fade time (s) of the foot's angular velocity carried into the free frames (with a
+        kernel that also ramps the deceleration in, see :func:`~virtimu.motion.curves.ease_rotation_gaps`);
+    ankle_world: interpolate the free feet's world orientation (True) instead of the ankle angles.
     Returns (R_local, {side: (T,) foot pitch, NaN where free}).
     """
     T = len(p_pelvis)
     tracks, pitches = {}, {}
     for side in SIDES:
         f = feet.foot[side]
-        mask, target = (free or {}).get(side, (np.zeros(T, bool), None))
+        entry = (free or {}).get(side, (np.zeros(T, bool), None))
+        mask, target = entry[0], entry[1]
+        knee = None
+        if len(entry) > 2 and entry[2] is not None:
+            knee = np.where(mask, entry[2], np.nan)
         planted = ~mask
         hip = p_pelvis + R_root @ skel.offset(f"{side}_hip", "pelvis")
         pitch = np.full(T, np.nan)
@@ -92,32 +103,18 @@ def drive(skel: Skeleton, fps: float, R_root: np.ndarray, p_pelvis: np.ndarray, 
         if pitch_track is not None:
             base = np.asarray(pitch_track[side], dtype=np.float64)
         heel = np.broadcast_to(feet.heel[side], (T, 3)) if heel_track is None else heel_track[side]
-        pitch[planted] = raise_heel(f, heel[planted], base[planted], hip[planted],
-                                    leg_reach(skel, side, knee_min) - 1e-4, max_heel_rise)
+        pitch[planted] = raise_heel(f, heel[planted], base[planted], hip[planted], skel, knee_min, max_heel_rise)
         ankle = np.zeros((T, 3))
         R = np.broadcast_to(f.R_flat, (T, 3, 3)).copy()
         toe = np.zeros(T)
         ankle[planted], R[planted], toe[planted] = f.pose(heel[planted], pitch[planted])
         if mask.any():
             ankle[mask] = target[mask]
-            toe = _ease_free(toe, planted)
-        tracks[side] = FootTrack(ankle=ankle, R=R, fixed=planted, toe_ext=toe, fill_reach=ankle_reach)
+            toe = fill_gaps_c1(toe, planted, fps)
+        tracks[side] = FootTrack(ankle=ankle, R=R, fixed=planted, toe_ext=toe, fill_reach=ankle_reach, knee=knee,
+                                 fill_tau=ankle_tau, fill_world=ankle_world,
+                                 fill_kernel="gauss")
         pitches[side] = pitch
     knee_axes = {s: np.broadcast_to(feet.foot[s].R_flat[:, 0], (T, 3)) for s in SIDES}
     legs, _ = solve_legs(skel, R_root, p_pelvis, tracks, knee_axes, fps, knee_min=knee_min)
     return assemble(T, {"pelvis": R_root, **upper, **legs}), pitches
-
-
-def _ease_free(x: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Scalar track (T,): each run of unknown frames interpolated linearly between its known ends."""
-    out = x.copy()
-    idx = np.flatnonzero(known)
-    if len(idx) == 0:
-        return np.zeros_like(x)
-    for g in np.flatnonzero(np.diff(idx) > 1):
-        a, b = idx[g], idx[g + 1]
-        s = np.arange(1, b - a) / (b - a)
-        out[a + 1: b] = x[a] * (1 - s) + x[b] * s
-    out[: idx[0]] = x[idx[0]]
-    out[idx[-1] + 1:] = x[idx[-1]]
-    return out

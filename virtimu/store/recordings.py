@@ -249,6 +249,49 @@ def _rename_exists_error(err: OSError) -> bool:
     return err.errno in (errno.EEXIST, errno.ENOTEMPTY)
 
 
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Swap two existing directories in one atomic step (Linux renameat2 RENAME_EXCHANGE).
+
+    Returns False (nothing changed) where the call or the filesystem does not
+    support it; raises OSError for other failures.
+    """
+    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a file (no data copied); copy it where links are not possible."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _merge_provenance(old: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``old`` updated by ``update``; a dict value updates a dict value key by key (one level)."""
+    out = dict(old)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
 def _publish_dir(tmp: Path, final: Path) -> bool:
     """Move a freshly written directory into place; False (and ``tmp`` removed) if ``final`` exists."""
     try:
@@ -322,8 +365,12 @@ def _labels_int16(rec: Recording) -> np.ndarray | None:
     """Labels as int16, or None; ValueError if they are not integers or do not fit."""
     if rec.labels is None:
         return None
-    labels = np.asarray(rec.labels)
-    where = f"Recording {rec.name!r} (source {rec.source!r})"
+    return _as_int16_labels(rec.labels, f"Recording {rec.name!r} (source {rec.source!r})")
+
+
+def _as_int16_labels(labels: np.ndarray, where: str) -> np.ndarray:
+    """Integer label codes as int16; ValueError naming ``where`` if they are not integers or do not fit."""
+    labels = np.asarray(labels)
     if labels.dtype.kind not in "biu":
         raise ValueError(f"{where}: labels must be integer codes, got dtype {labels.dtype}")
     if labels.size and (labels.min() < _INT16.min or labels.max() > _INT16.max):
@@ -666,6 +713,87 @@ class RecordingStore:
             raise KeyError(f"{self.path}: no recording {name!r} in source {source!r}") from None
         _remove(aside)
         logger.debug("deleted %s/%s from %s", source, name, self.path)
+
+    def update_labels(self, source: str, name: str, labels: np.ndarray, label_map: Mapping[int, str],
+                      provenance_update: dict[str, Any] | None = None) -> None:
+        """Replace the labels (and label map) of a stored recording atomically.
+
+        labels: (T,) integer codes, T = the recording's n_frames, each code a key
+            of ``label_map``; stored as int16.
+        label_map: {code: name} stored beside them.
+        provenance_update: merged into the provenance (a dict value, such as
+            ``{'labels': {...}}``, updates the stored dict key by key).
+        Updates the attrs label_map, has_labels, label_counts and provenance;
+        signals and every other attr stay as they are.
+
+        The new group is built under a hidden temporary sibling (the signal
+        chunks hard-linked, not copied, the new labels array and attrs written
+        there) and swapped with the old group in one atomic
+        ``renameat2(RENAME_EXCHANGE)`` on Linux: the recording's directory is
+        at every instant either the complete old or the complete new group
+        (labels with their own label map), it is never missing, and a crash
+        leaves only a ``.tmp-*`` directory that `cleanup` removes.  (`read`
+        opens the group path more than once, so a read that overlaps the swap
+        can still pair the old attrs with the new labels.)  Where the exchange
+        is not available the old group is renamed aside first, as in `write`
+        with overwrite.  Raises KeyError for an unknown recording, ValueError for
+        labels of the wrong shape, non-integer codes, codes missing from
+        ``label_map`` or not fitting int16.  Not safe against a second process
+        updating the same recording at the same time (the last one wins).
+        """
+        self._require_writable()
+        final, attrs = self._attrs_of(source, name)
+        where = f"{self.path}: recording {name!r} of source {source!r}"
+        n_frames = int(attrs["n_frames"])
+        labels = np.asarray(labels)
+        if labels.shape != (n_frames,):
+            raise ValueError(f"{where}: labels shape {labels.shape} != ({n_frames},)")
+        stored_map: dict[str, str] = {}
+        for code, label in (label_map or {}).items():
+            if isinstance(code, (bool, np.bool_)) or not isinstance(code, (int, np.integer)):
+                raise TypeError(f"{where}: label_map key {code!r} is not an integer code")
+            stored_map[str(int(code))] = str(label)
+        int_map = {int(k): v for k, v in stored_map.items()}
+        labels16 = _as_int16_labels(labels, where)
+        unknown = sorted(set(np.unique(labels16).tolist()) - set(int_map))
+        if unknown:
+            raise ValueError(f"{where}: label codes {unknown} are not in the label map {int_map}")
+        new_attrs = {k: v for k, v in attrs.items() if k != "complete"}
+        new_attrs.update({
+            "has_labels": True,
+            "label_map": stored_map,
+            "label_counts": _label_counts(labels16, int_map),
+            "provenance": to_jsonable(_merge_provenance(attrs.get("provenance") or {}, provenance_update or {}),
+                                      f"{where}: provenance"),
+        })
+        tmp = final.parent / _temp_name(final.name)
+        try:
+            group = zarr.open_group(tmp, mode="w-", zarr_format=3, attributes={**new_attrs, "complete": False})
+            with os.scandir(final) as it:
+                children = [e for e in it if e.is_dir() and not e.name.startswith(".") and e.name != "labels"]
+            for entry in children:
+                shutil.copytree(entry.path, tmp / entry.name, copy_function=_link_or_copy)
+            group.create_array("labels", data=labels16, chunks=(_chunk_rows(n_frames),))
+            group.attrs["complete"] = True
+            if _rename_exchange(tmp, final):
+                _remove(tmp)  # now the old group
+            else:
+                aside = final.parent / _temp_name(final.name)
+                try:
+                    os.rename(final, aside)
+                except FileNotFoundError:
+                    raise KeyError(f"{self.path}: recording {name!r} of source {source!r} vanished "
+                                   f"during the label update") from None
+                try:
+                    os.rename(tmp, final)
+                except BaseException:
+                    os.rename(aside, final)  # put the old group back
+                    raise
+                _remove(aside)
+        except BaseException:
+            _remove(tmp)
+            raise
+        logger.debug("updated labels of %s/%s in %s (%s)", source, name, self.path, new_attrs["label_counts"])
 
     def recording_attrs(self, source: str, name: str) -> dict[str, Any]:
         """Stored attrs of one recording (no array is read)."""
