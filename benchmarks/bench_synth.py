@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtimu.body.joints import SMPLH_JOINT_NAMES
     from virtimu.kinematics import forward_kinematics, motion_rotations, skin_vertices
     from virtimu.sensors.placement import attach_sites, load_site_table, resolve_sites
-    from virtimu.sensors.synth import SynthConfig, sensor_trajectories, synthesize
+    from virtimu.sensors.synth import SynthConfig, needed_joints, sensor_trajectories, synthesize
     from virtimu.types import Motion
 
     torch.set_num_threads(args.threads)
@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SynthConfig(fps=60.0, signals=("acc", "gyro", "rot"))
 
     # (a) virtimu core path: rotations, FK, sparse skinning, signals
+    need = needed_joints(body, atts)  # the sensors' joints, their skinning joints and ancestors
+
     def virtimu_core():
-        R = motion_rotations(motion, body)
+        R = motion_rotations(motion, body, joints=need)
         P, R_ws = sensor_trajectories(body, betas, R, trans, atts)
         from virtimu.sensors import signals as sig
         sig.specific_force(sig.central_difference_acc(P, 1 / 60.0), R_ws)
@@ -94,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # same positions as the reference computes (positions only), for a like-for-like ratio
     def virtimu_positions():
-        R = motion_rotations(motion, body)
-        state = forward_kinematics(R, body.rest_joints(betas), body.parents, trans)
+        R = motion_rotations(motion, body, joints=need)
+        state = forward_kinematics(R, body.rest_joints(betas), body.parents, trans, joints=need)
         return skin_vertices(body, betas, R, state, idx)
 
     t_pos = _best_of(virtimu_positions, args.repeats)

@@ -24,7 +24,7 @@ import numpy as np
 
 import virtimu
 from virtimu.body.model import BodyModel
-from virtimu.kinematics import forward_kinematics, motion_rotations, skin_vertices
+from virtimu.kinematics import forward_kinematics, joint_closure, motion_rotations, skin_vertices
 from virtimu.sensors import signals as sig
 from virtimu.sensors.noise import DeviceModel, apply_device_model
 from virtimu.sensors.placement import Attachment
@@ -100,15 +100,24 @@ def sensor_trajectories(body: BodyModel, betas: np.ndarray, R_local: np.ndarray,
     local offset carried by its joint; orientations: forward kinematics of the
     sensor's joint times its mounting rotation.
     """
-    state = forward_kinematics(R_local, body.rest_joints(betas), body.parents, trans)
     verts = np.array([a.vertex for a in attachments])
     joints = np.array([a.joint for a in attachments])
+    state = forward_kinematics(R_local, body.rest_joints(betas), body.parents, trans,
+                               joints=needed_joints(body, attachments))
     R_wj = state.R[:, joints]  # (T, S, 3, 3)
     offsets = np.stack([np.asarray(a.offset_local, dtype=np.float64) for a in attachments])  # (S, 3)
     mounts = np.stack([np.asarray(a.mount, dtype=np.float64) for a in attachments])  # (S, 3, 3)
     P = skin_vertices(body, betas, R_local, state, verts) + np.einsum("tsab,sb->tsa", R_wj, offsets)
     R_ws = np.einsum("tsab,sbc->tsac", R_wj, mounts)
     return P, R_ws
+
+
+def needed_joints(body: BodyModel, attachments: list[Attachment]) -> np.ndarray:
+    """Joints whose world pose the sensors need: their own joints, the joints
+    skinning their vertices, and all ancestors."""
+    verts = np.array([a.vertex for a in attachments])
+    weighted = np.flatnonzero(np.any(body.weights[verts] != 0, axis=0))
+    return joint_closure(body.parents, list(weighted) + [a.joint for a in attachments])
 
 
 def _signal_blocks(P: np.ndarray, R_ws: np.ndarray, dt: float, cfg: SynthConfig) -> dict[str, np.ndarray]:
@@ -147,7 +156,10 @@ def synthesize(motion: Motion, body: BodyModel, attachments: list[Attachment], c
     """
     if not attachments:
         raise ValueError("no sensors to synthesise")
-    R_local = motion_rotations(motion, body)
+    if body.posedirs is None:  # pose blend shapes need every joint's rotation; plain LBS does not
+        R_local = motion_rotations(motion, body, joints=needed_joints(body, attachments))
+    else:
+        R_local = motion_rotations(motion, body)
     trans = np.asarray(motion.trans, dtype=np.float64)
     min_frames = 2 * cfg.span + 1
     if cfg.strategy == "resample":
