@@ -45,6 +45,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_store.py
 
 # Regenerate the bundled open body and demo motions (deterministic).
 body: $(STAMP)
