@@ -105,13 +105,6 @@ def _matmul_soa(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return C
 
 
-def pose_body(body: BodyModel, motion: Motion) -> tuple[np.ndarray, JointState]:
-    """Local rotations (T, J, 3, 3) and world joint state of ``motion`` on ``body``."""
-    R_local = motion_rotations(motion, body)
-    state = forward_kinematics(R_local, body.rest_joints(motion.betas), body.parents, motion.trans)
-    return R_local, state
-
-
 def skin_vertices(body: BodyModel, betas: np.ndarray | None, R_local: np.ndarray, state: JointState,
                   idx: np.ndarray) -> np.ndarray:
     """Sparse linear blend skinning of the vertices ``idx`` only.

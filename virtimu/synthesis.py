@@ -15,7 +15,6 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -157,9 +156,3 @@ def run_synthesis(inputs: str | Path | list[Path], job: SynthJob, workers: int |
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
-
-
-def job_description(job: SynthJob) -> dict[str, Any]:
-    """JSON-safe summary of a job for logs and reports."""
-    return {"store": job.store, "sites": [s.name for s in job.sites], "config": job.config.to_dict(),
-            "source": job.source, "body_model": job.body_model}
