@@ -1,0 +1,1 @@
+"""Real IMU datasets as sources of the same Recording type (see base.py)."""
