@@ -205,6 +205,55 @@ def cmd_windows(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from virtimu.datasets.base import datasets
+
+    infos = datasets()
+    if args.json:
+        import dataclasses
+
+        print(json.dumps({k: dataclasses.asdict(v) for k, v in infos.items()}, indent=2))
+        return 0
+    for info in infos.values():
+        how = f"virtimu data fetch {info.name}" if info.download_url else (info.instructions or info.url)
+        print(f"{info.name:12s} {info.title}")
+        print(f"{'':12s} {info.fs:g} Hz; sites {', '.join(info.sites)}; labels {info.label_space}; licence {info.licence}")
+        print(f"{'':12s} get it: {how}")
+        print(f"{'':12s} layout: {info.layout}")
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from virtimu.datasets.fetch import fetch
+
+    try:
+        folder = fetch(args.name, args.to, url=args.url, progress=not args.quiet)
+    except (KeyError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if folder is None:
+        from virtimu.datasets.base import get_dataset
+
+        info = get_dataset(args.name)[0]
+        print(f"{info.name} has no public download URL. {info.instructions}\nSee {info.url}")
+        return 1
+    print(f"{args.name}: {folder}  (next: virtimu ingest {args.name} {folder} --out data/real.zarr)")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from virtimu.datasets.ingest import ingest
+
+    try:
+        report = ingest(args.name, args.path, args.out, fs=args.fs, overwrite=args.overwrite, progress=not args.quiet)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    print(f"store: {args.out}  (inspect with: virtimu info {args.out})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="virtimu", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -271,6 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_windows)
+
+    p = sub.add_parser("data", help="real datasets: list them, fetch the public ones")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    q = dsub.add_parser("list", help="datasets, licence, where to get them, expected layout")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_data_list)
+    q = dsub.add_parser("fetch", help="download + checksum + unpack a dataset with a public URL")
+    q.add_argument("name")
+    q.add_argument("--to", default="data/raw", help="download folder (default data/raw)")
+    q.add_argument("--url", help="download from this URL instead (mirror or file:// path)")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_data_fetch)
+
+    p = sub.add_parser("ingest", help="read a real dataset in its published layout into a store")
+    p.add_argument("name", help="dataset (see virtimu data list)")
+    p.add_argument("path", help="the dataset folder")
+    p.add_argument("--out", default="data/real.zarr", help="store (default data/real.zarr)")
+    p.add_argument("--fs", type=float, help="resample to this rate (anti-aliased)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("info", help="summarise a store: sources, recordings, frames, channels, labels")
     p.add_argument("store")

@@ -92,7 +92,7 @@ def _import_loaders() -> None:
     import virtimu.datasets as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in ("base", "fetch"):
+        if mod.name not in ("base", "fetch", "ingest"):
             importlib.import_module(f"virtimu.datasets.{mod.name}")
 
 
