@@ -120,7 +120,8 @@ def _relabelled(recs, target: str):
     """Recordings with their labels translated into label space ``target``.
 
     A recording's own space is the one its labels were written in
-    (``provenance['labels']['label_space']``, set by ``virtimu label``); names
+    (``provenance['labels']['label_space']``, set by ``virtimu label``, or the
+    label space of the real dataset it was ingested from); names
     go through the bundled map between the two spaces, or match by name when
     the recording has no recorded space.
     """
@@ -134,6 +135,10 @@ def _relabelled(recs, target: str):
             yield rec
             continue
         src = ((rec.provenance or {}).get("labels") or {}).get("label_space")
+        if not src and (rec.attrs or {}).get("dataset"):  # real data: its dataset's own label space
+            from virtimu.datasets.base import get_dataset
+
+            src = get_dataset(rec.attrs["dataset"])[0].label_space
         names = None
         if src and src != dst.name:
             lm = get_label_map(src, dst.name)

@@ -107,3 +107,17 @@ def test_fetch_from_local_url_with_checksum(tmp_path: Path, monkeypatch) -> None
     assert not (tmp_path / "dl2" / "toy-test").exists() and not list((tmp_path / "dl2").glob(".toy*"))
     monkeypatch.setitem(base._REGISTRY, "toy-test", (TOY, _load_toy))
     assert fetch("toy-test", tmp_path / "dl3", progress=False) is None  # no URL: instructions only
+
+
+def test_resample_orientation_channels_stay_rotations() -> None:
+    from virtimu.rotations import axis_angle_to_matrix
+
+    t = np.arange(300) / 60.0
+    R = axis_angle_to_matrix(np.outer(2.5 * t, [0.0, 0.6, 0.8]))  # 2.5 rad/s about a tilted axis
+    chans = [f"s/rot_{i}{j}" for i in range(3) for j in range(3)]
+    rec = Recording(signals=R.reshape(-1, 9), channels=chans, units=["1"] * 9, fs=60.0, source="s", name="r")
+    out = resample_recording(rec, 25.0)
+    R2 = out.signals.reshape(-1, 3, 3).astype(np.float64)
+    np.testing.assert_allclose(np.einsum("tij,tkj->tik", R2, R2), np.broadcast_to(np.eye(3), R2.shape), atol=1e-5)
+    t2 = np.arange(out.n_frames) / 25.0
+    np.testing.assert_allclose(R2, axis_angle_to_matrix(np.outer(2.5 * t2, [0.0, 0.6, 0.8])), atol=1e-5)

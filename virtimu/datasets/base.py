@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from virtimu.sensors.resample import decimate_signals, target_times
+from virtimu.sensors.resample import decimate_signals, resample_orientations, target_times
 from virtimu.types import Recording
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,9 @@ def get_dataset(name: str) -> tuple[DatasetInfo, Loader]:
 
 def resample_recording(rec: Recording, fs: float) -> Recording:
     """``rec`` at rate ``fs``: anti-aliased polyphase rate change of every
-    channel (orientation channels are not expected in real data), labels by
-    nearest frame, NaN gaps kept as NaN (frames whose filter window touches a
-    gap become NaN rather than invented values)."""
+    continuous channel, SLERP for orientation groups ``<site>/rot_00..rot_22``,
+    labels by nearest frame, NaN gaps kept as NaN (frames whose filter window
+    touches a gap become NaN rather than invented values)."""
     if np.isclose(rec.fs, fs):
         return rec
     x = rec.signals.astype(np.float64)
@@ -124,6 +124,18 @@ def resample_recording(rec: Recording, fs: float) -> Recording:
     y = decimate_signals(filled, rec.fs, fs, axis=0)
     n = len(target_times(rec.n_frames, rec.fs, fs))
     y = y[:n]
+    index = {c: i for i, c in enumerate(rec.channels)}
+    for site in sorted({c.rsplit("/", 1)[0] for c in rec.channels if c.endswith("/rot_00")}):
+        cols = [index.get(f"{site}/rot_{i}{j}") for i in range(3) for j in range(3)]
+        if None in cols:
+            continue
+        R = x[:, cols].reshape(-1, 1, 3, 3)
+        ok = np.isfinite(R).all(axis=(1, 2, 3))
+        if not ok.any():
+            continue
+        nearest = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), 0))  # last valid frame (first: next)
+        nearest[: np.argmax(ok)] = np.argmax(ok)
+        y[:, cols] = resample_orientations(R[nearest], rec.fs, fs)[:n].reshape(n, 9)
     t = np.arange(n) / fs
     src = np.clip(np.rint(t * rec.fs).astype(np.int64), 0, rec.n_frames - 1)
     if bad.any():
