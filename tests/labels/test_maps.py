@@ -30,7 +30,7 @@ SYNTHETIC12 = ["walking", "running", "jumping", "standing", "sitting", "lying", 
 
 def test_bundled_spaces_and_maps_are_the_documented_ones():
     assert set(available_label_spaces()) == {"synthetic12", "dip5", "opportunity_raw", "opportunity14", "jsifos18",
-                                             "jsifos10", "harth", "har70plus", "uci_har6", "hapt12"}
+                                             "jsifos10", "harth", "har70plus", "uci_har6", "hapt12", "pamap2"}
     required = {("synthetic12", "dip5"), ("synthetic12", "harth"), ("synthetic12", "uci_har6"),
                 ("synthetic12", "hapt12"), ("opportunity_raw", "opportunity14"), ("jsifos18", "jsifos10")}
     assert required <= set(available_label_maps())
