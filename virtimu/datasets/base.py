@@ -15,6 +15,7 @@ the dataset's native rate; `load_dataset` adds the optional rate change.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -82,6 +83,14 @@ def register(info: DatasetInfo) -> Callable[[Loader], Loader]:
         return fn
 
     return deco
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` relative to the dataset folder ``root`` with '/' separators (for messages and provenance)."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(path, root)).as_posix()
 
 
 def _import_loaders() -> None:

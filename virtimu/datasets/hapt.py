@@ -56,7 +56,6 @@ naming file, line and column) is shared with the UCI HAR loader.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -64,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register, relative_path
 from virtimu.labels.maps import get_label_space
 from virtimu.types import NULL_LABEL, Recording
 
@@ -224,11 +223,6 @@ def read_activity_labels(path: Path, space_name: str, shown: str | None = None) 
 
 
 # --------------------------------------------------------------------------- layout
-
-
-def relative_path(path: Path, root: Path) -> str:
-    """``path`` relative to the dataset folder ``root``, with '/' separators (for messages and provenance)."""
-    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def find_raw_dir(path: Path) -> Path:

@@ -85,7 +85,7 @@ from typing import Any
 
 import numpy as np
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register, relative_path
 from virtimu.labels.maps import get_label_space
 from virtimu.types import NULL_LABEL, Recording
 
@@ -268,14 +268,6 @@ def parse_datetimes(cells: Sequence[str], file: str | Path, field: str = "timest
     return t, str(stamps[0])
 
 
-def relative(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` as a POSIX string (the name alone if not below it)."""
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
-
-
 def segment_names(stem: str, n: int) -> list[str]:
     """Recording names for ``n`` segments of one file: the stem alone, or ``<stem>_segNN``."""
     return [stem] if n == 1 else [f"{stem}_seg{k:02d}" for k in range(n)]
@@ -322,7 +314,7 @@ def read_subject_csv(path: Path, dataset: str, root: Path | None = None) -> list
     m/s² at 50 Hz; raises `DatasetFormatError` naming file, line and field.
     """
     root = root or path.parent
-    shown = relative(path, root)
+    shown = relative_path(path, root)
     with open(path, newline="", encoding="utf-8-sig") as fh:
         first = fh.readline()
     header = [c.strip() for c in next(csv.reader([first]))] if first else []

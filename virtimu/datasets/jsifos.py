@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register, relative_path
 from virtimu.datasets.harth import (
     MAX_FILL_S,
     MAX_JOIN_MISSING,
@@ -66,7 +66,6 @@ from virtimu.datasets.harth import (
     float_column,
     place_on_grid,
     read_rows,
-    relative,
     segment_names,
 )
 from virtimu.labels.maps import get_label_space
@@ -131,7 +130,7 @@ def _label_codes(cells: tuple[str, ...], shown: str) -> np.ndarray:
 
 def read_subject_csv(path: Path, root: Path) -> list[Recording]:
     """Recordings (one per gap-separated segment) of one JSI-FOS ``<subject>.csv`` file (50 Hz, m/s²)."""
-    shown = relative(path, root)
+    shown = relative_path(path, root)
     header = _header(path, shown)
     index, tcol = _columns(header, shown)
     _, rows = read_rows(path, len(header), shown=shown)

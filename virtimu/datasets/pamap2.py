@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, register
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, register, relative_path
 from virtimu.datasets.harth import (
     MAX_FILL_S,
     MAX_JOIN_MISSING,
@@ -80,7 +80,6 @@ from virtimu.datasets.harth import (
     fill_gaps,
     float_column,
     place_on_grid,
-    relative,
     segment_names,
 )
 from virtimu.labels.maps import get_label_space
@@ -123,7 +122,7 @@ def read_dat(path: Path, session: str, root: Path) -> list[Recording]:
     ``right_wrist``, ``chest``, ``right_shin``), 100 Hz, labels in space
     ``pamap2``.  Raises `DatasetFormatError` naming file, line and field.
     """
-    return parse_dat(path.read_bytes(), relative(path, root), session)
+    return parse_dat(path.read_bytes(), relative_path(path, root), session)
 
 
 def parse_dat(data: bytes, shown: str, session: str) -> list[Recording]:
@@ -196,15 +195,15 @@ def _from_zip(archive: Path, root: Path) -> Iterator[Recording]:
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
-        raise DatasetFormatError(relative(archive, root), f"not a zip archive ({exc})") from None
+        raise DatasetFormatError(relative_path(archive, root), f"not a zip archive ({exc})") from None
     with zf:
         members = sorted((SESSIONS.index(parts[-2]), n) for n in zf.namelist()
                          if len(parts := n.split("/")) >= 2 and parts[-2] in SESSIONS and _FILE.fullmatch(parts[-1]))
         if not members:
-            raise DatasetFormatError(relative(archive, root), "no Protocol/ or Optional/ subjectNNN.dat members")
+            raise DatasetFormatError(relative_path(archive, root), "no Protocol/ or Optional/ subjectNNN.dat members")
         for _, name in members:
             session = name.split("/")[-2]
-            yield from parse_dat(zf.read(name), f"{relative(archive, root)}/{name}", session)
+            yield from parse_dat(zf.read(name), f"{relative_path(archive, root)}/{name}", session)
 
 
 _INFO = DatasetInfo(

@@ -66,8 +66,8 @@ from pathlib import Path
 
 import numpy as np
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register
-from virtimu.datasets.hapt import read_activity_labels, read_text_table, relative_path
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register, relative_path
+from virtimu.datasets.hapt import read_activity_labels, read_text_table
 from virtimu.labels.maps import get_label_space
 from virtimu.types import Recording, WindowSet
 
