@@ -1,0 +1,1 @@
+"""Activity-recognition models (torch unless noted) behind one learner interface."""

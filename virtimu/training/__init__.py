@@ -1,0 +1,1 @@
+"""Training loop, learner interface, checkpoints and transfer options for torch models."""
