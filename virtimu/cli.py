@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -39,8 +40,6 @@ def _synth_config(args: argparse.Namespace):
         if value is not None:
             values[key] = value
     values.update(_parse_overrides(args.overrides))
-    import dataclasses
-
     known = {f.name for f in dataclasses.fields(SynthConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -125,8 +124,6 @@ def _relabelled(recs, target: str):
     go through the bundled map between the two spaces, or match by name when
     the recording has no recorded space.
     """
-    import dataclasses
-
     from virtimu.labels.maps import get_label_map, get_label_space, map_by_names
 
     dst = get_label_space(target)
@@ -215,8 +212,6 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
     infos = datasets()
     if args.json:
-        import dataclasses
-
         print(json.dumps({k: dataclasses.asdict(v) for k, v in infos.items()}, indent=2))
         return 0
     for info in infos.values():
