@@ -254,6 +254,40 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from virtimu.training.run import RunSpec, train_run
+
+    spec = RunSpec(model=args.model, store=args.store, set_name=args.set, source=args.source, split=args.split,
+                   ratio=args.ratio, test_subject=args.test_subject,
+                   test_subjects=tuple(args.test_subjects.split(",")) if args.test_subjects else (),
+                   n_val_subjects=args.val_subjects, seed=args.seed, init=args.init, freeze_conv=args.freeze_conv,
+                   freeze_all_but_fc=args.freeze_all_but_fc, n_windows=args.n_windows)
+    try:
+        result = train_run(spec, args.out, overrides=args.overrides, config_file=args.config)
+    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    m = result.metrics
+    print(f"{args.model}: accuracy {100 * m.accuracy:.2f} %, macro-F1 {100 * m.macro_f1:.2f} % on "
+          f"{m.n} test windows ({result.split}); trained in {result.train_seconds:.1f} s")
+    print(f"run: {args.out} (model.pt, split.json, metrics.json, confusion.png, per_class.md)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from virtimu.training.run import eval_run
+
+    try:
+        result = eval_run(args.run, args.store, args.set, args.source, out=args.out)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    m = result.metrics
+    print(f"accuracy {100 * m.accuracy:.2f} %, macro-F1 {100 * m.macro_f1:.2f} % on {m.n} windows ({result.split})")
+    print(f"written to {args.out or Path(args.run) / 'eval'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="virtimu", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -342,6 +376,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("train", help="train (or transfer) a model on a window set, evaluate on a held-out part")
+    p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm")
+    p.add_argument("--store", required=True)
+    p.add_argument("--set", default="default", help="window set name (default 'default')")
+    p.add_argument("--source", help="only windows of this source")
+    p.add_argument("--split", choices=["ratio", "loso", "subjects"], default="ratio",
+                   help="ratio (paper 001's 7:3), loso (one fold; paper 000) or fixed test subjects")
+    p.add_argument("--ratio", type=float, default=0.7, help="train fraction for --split ratio")
+    p.add_argument("--test-subject", dest="test_subject", help="loso: the held-out subject (default: first)")
+    p.add_argument("--test-subjects", dest="test_subjects", help="subjects: comma-separated test subjects")
+    p.add_argument("--val-subjects", dest="val_subjects", type=int, default=2, help="loso: validation subjects")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", help="checkpoint to transfer from (fine-tune)")
+    p.add_argument("--freeze-conv", dest="freeze_conv", type=int, help="freeze the first k conv layers (paper 000)")
+    p.add_argument("--freeze-all-but-fc", dest="freeze_all_but_fc", action="store_true",
+                   help="train only the FC layers (paper 001)")
+    p.add_argument("--n-windows", dest="n_windows", type=int, help="fine-tune on this many stratified target windows")
+    p.add_argument("--config", help="YAML with 'model:' and 'train:' sections")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("overrides", nargs="*", help="key=value training settings (epochs=5, lr=1e-4, model.dropout=0.3)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained run on a window set")
+    p.add_argument("run", help="run folder written by virtimu train")
+    p.add_argument("--store", required=True)
+    p.add_argument("--set", default="default")
+    p.add_argument("--source")
+    p.add_argument("--out", help="output folder (default RUN/eval)")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("info", help="summarise a store: sources, recordings, frames, channels, labels")
     p.add_argument("store")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -351,7 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # key=value settings may come anywhere after the command (argparse binds them
+    # to the positional list only when they follow the last positional)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args) or 0)

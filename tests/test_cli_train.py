@@ -1,0 +1,59 @@
+"""`virtimu train` / `virtimu eval` on a labelled, windowed demo store: runs, splits, transfer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from virtimu.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train") / "demo.zarr"
+    assert main(["synth", "--out", str(out), "--workers", "1", "--quiet", "--signals", "acc,gyro"]) == 0
+    assert main(["label", str(out), "--quiet"]) == 0
+    assert main(["windows", str(out), "--drop-null", "--overlap", "0.75", "--quiet"]) == 0
+    return out
+
+
+def test_train_eval_ratio_split(demo_store: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "cnn1d", "--store", str(demo_store), "--out", str(run), "epochs=15", "seed=1"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["train"]) & set(split["test"])
+    assert metrics["metrics"]["n"] == len(split["test"])
+    assert metrics["metrics"]["accuracy"] > 0.5  # 8 classes: chance is ~0.2
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["model_name"] == "cnn1d" and ckpt["train_config"]["epochs"] == 15
+    capsys.readouterr()
+    assert main(["eval", str(run), "--store", str(demo_store)]) == 0
+    again = json.loads((run / "eval" / "metrics.json").read_text())
+    assert again["metrics"]["accuracy"] == pytest.approx(metrics["metrics"]["accuracy"])
+    assert (run / "confusion.png").stat().st_size > 2000
+
+
+def test_transfer_freezes_first_conv_layer(demo_store: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    assert main(["train", "cnn1d", "--store", str(demo_store), "--out", str(src), "epochs=5"]) == 0
+    dst = tmp_path / "dst"
+    assert main(["train", "cnn1d", "--store", str(demo_store), "--init", str(src / "model.pt"), "--freeze-conv", "1",
+                 "--n-windows", "40", "--out", str(dst), "epochs=3", "lr=0.01"]) == 0
+    a = torch.load(src / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(dst / "model.pt", weights_only=True)["state_dict"]
+    first = [k for k in a if k.startswith("convs.0.")]  # cnn1d's first conv block
+    assert first and torch.load(dst / "model.pt", weights_only=True)["frozen"] == first
+    for k in first:
+        assert torch.equal(a[k], b[k])
+    assert not torch.equal(a["convs.1.0.weight"], b["convs.1.0.weight"])  # the next block trained
+
+
+def test_bad_split_and_unknown_model(demo_store: Path, tmp_path: Path, capsys) -> None:
+    assert main(["train", "cnn1d", "--store", str(demo_store), "--split", "subjects", "--out", str(tmp_path / "x")]) == 2
+    assert "test subjects" in capsys.readouterr().err
+    assert main(["train", "resnet9000", "--store", str(demo_store), "--out", str(tmp_path / "y"), "epochs=1"]) == 2
+    assert "resnet9000" in capsys.readouterr().err
