@@ -161,15 +161,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, data: Any) -> None:
-    import os
-    import tempfile
+    from virtimu.io.atomic import write_text_atomic
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, default=str)
-    os.replace(tmp, target)
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def cmd_windows(args: argparse.Namespace) -> int:

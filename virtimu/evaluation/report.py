@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from virtimu import __version__
 from virtimu.evaluation.metrics import Metrics
 from virtimu.evaluation.plots import plot_confusion
+from virtimu.io.atomic import write_text_atomic
 
 __all__ = [
     "RunResult", "to_jsonable", "write_json", "write_run", "read_run", "per_class_markdown",
@@ -90,27 +90,7 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text + "\n")
 
 
 @dataclass
@@ -180,7 +160,7 @@ def write_run(out_dir: str | os.PathLike, result: RunResult, y_true: Any, y_pred
     paths = {
         "confusion": plot_confusion(metrics.confusion_array, metrics.names, out / "confusion.png",
                                     normalize="true", title=title),
-        "per_class": _write_text(out / "per_class.md", f"# {title}\n\n"
+        "per_class": write_text_atomic(out / "per_class.md", f"# {title}\n\n"
                                  f"accuracy {100 * metrics.accuracy:.2f} %, macro-F1 "
                                  f"{100 * metrics.macro_f1:.2f} %, n = {metrics.n}\n\n"
                                  + per_class_markdown(metrics)),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from os import PathLike
@@ -34,6 +33,7 @@ import numpy as np
 
 from virtimu.body.joints import JOINT_NAMES, POSE_DIMS
 from virtimu.types import NULL_LABEL, Motion
+from virtimu.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -434,19 +434,9 @@ def write_amass(path: str | PathLike, poses: np.ndarray, trans: np.ndarray, beta
             raise ValueError(f"write_amass {path}: extra may not replace '{key}'")
         arrays[key] = value
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
     log.debug("wrote %s (%s, %d frames at %g Hz)", path, kind, T, fps)
     return path

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from virtimu.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -491,16 +491,7 @@ def save_label_config(path: str | os.PathLike, spaces: Iterable[LabelSpace] | Ma
         text = json.dumps(doc, indent=2, ensure_ascii=False)
     else:
         text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 @lru_cache(maxsize=1)

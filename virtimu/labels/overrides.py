@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from virtimu.labels.maps import LabelSpace, UnknownLabelError, get_label_space
+from virtimu.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -193,16 +193,7 @@ def save_overrides(path: str | os.PathLike, overrides: Overrides) -> Path:
     """Write ``overrides`` as JSON atomically (temporary file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(overrides.to_dict(), fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(overrides.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def apply_overrides(labels: np.ndarray, decisions: Iterable[Decision], space: LabelSpace,
