@@ -14,6 +14,15 @@ import torch
 from torch import nn
 
 
+
+def conv_stack(in_channels: int, n_conv: int, n_filters: int, kernel_size: int) -> nn.ModuleList:
+    """``n_conv`` blocks of (Conv1d without padding, ReLU), the first taking ``in_channels``."""
+    blocks = []
+    for _ in range(n_conv):
+        blocks.append(nn.Sequential(nn.Conv1d(in_channels, n_filters, kernel_size), nn.ReLU()))
+        in_channels = n_filters
+    return nn.ModuleList(blocks)
+
 @dataclass
 class CNN1DConfig:
     """Settings of the 1D-CNN; defaults follow paper 004.
@@ -48,12 +57,7 @@ class CNN1D(nn.Module):
         if self.out_length < 1:
             raise ValueError(f"CNN1D: window length {length} too short for {cfg.n_conv} convolutions of kernel "
                              f"{cfg.kernel_size} and pooling {cfg.pool}")
-        blocks = []
-        in_ch = self.n_channels
-        for _ in range(cfg.n_conv):
-            blocks.append(nn.Sequential(nn.Conv1d(in_ch, cfg.n_filters, cfg.kernel_size), nn.ReLU()))
-            in_ch = cfg.n_filters
-        self.convs = nn.ModuleList(blocks)
+        self.convs = conv_stack(self.n_channels, cfg.n_conv, cfg.n_filters, cfg.kernel_size)
         self.dropout = nn.Dropout(cfg.dropout)
         self.pool = nn.MaxPool1d(cfg.pool)
         self.n_features = cfg.n_filters * self.out_length

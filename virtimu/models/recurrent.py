@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from virtimu.models.cnn1d import conv_stack
+
 logger = logging.getLogger(__name__)
 
 
@@ -165,12 +167,7 @@ class CNNLSTM(_DenseHeadMixin, nn.Module):
             raise ValueError(f"CNNLSTM: sub-sequences of {self.sub_length} samples (length {length} / "
                              f"{cfg.n_subsequences}) are too short for {cfg.n_conv} convolutions of kernel "
                              f"{cfg.kernel_size} and pooling {cfg.pool}")
-        blocks = []
-        in_ch = self.n_channels
-        for _ in range(cfg.n_conv):
-            blocks.append(nn.Sequential(nn.Conv1d(in_ch, cfg.n_filters, cfg.kernel_size), nn.ReLU()))
-            in_ch = cfg.n_filters
-        self.convs = nn.ModuleList(blocks)
+        self.convs = conv_stack(self.n_channels, cfg.n_conv, cfg.n_filters, cfg.kernel_size)
         self.conv_dropout = nn.Dropout(cfg.conv_dropout)
         self.pool = nn.MaxPool1d(cfg.pool)
         self.lstm = nn.LSTM(cfg.n_filters * pooled, cfg.hidden, batch_first=True)
