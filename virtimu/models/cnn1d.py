@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 
-
 def conv_stack(in_channels: int, n_conv: int, n_filters: int, kernel_size: int) -> nn.ModuleList:
     """``n_conv`` blocks of (Conv1d without padding, ReLU), the first taking ``in_channels``."""
     blocks = []
@@ -22,6 +21,7 @@ def conv_stack(in_channels: int, n_conv: int, n_filters: int, kernel_size: int) 
         blocks.append(nn.Sequential(nn.Conv1d(in_channels, n_filters, kernel_size), nn.ReLU()))
         in_channels = n_filters
     return nn.ModuleList(blocks)
+
 
 @dataclass
 class CNN1DConfig:
