@@ -57,3 +57,15 @@ def test_bad_split_and_unknown_model(demo_store: Path, tmp_path: Path, capsys) -
     assert "test subjects" in capsys.readouterr().err
     assert main(["train", "resnet9000", "--store", str(demo_store), "--out", str(tmp_path / "y"), "epochs=1"]) == 2
     assert "resnet9000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["rf", "xgb"])
+def test_feature_learners_train_and_eval(demo_store: Path, tmp_path: Path, model: str) -> None:
+    run = tmp_path / model
+    assert main(["train", model, "--store", str(demo_store), "--out", str(run)]) == 0
+    assert (run / "model.zip").exists() and not (run / "model.pt").exists()
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert metrics["accuracy"] > 0.5
+    assert main(["eval", str(run), "--store", str(demo_store)]) == 0
+    again = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]
+    assert again["accuracy"] == pytest.approx(metrics["accuracy"])

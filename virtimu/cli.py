@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("train", help="train (or transfer) a model on a window set, evaluate on a held-out part")
-    p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm")
+    p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm, rf, xgb, svm")
     p.add_argument("--store", required=True)
     p.add_argument("--set", default="default", help="window set name (default 'default')")
     p.add_argument("--source", help="only windows of this source")

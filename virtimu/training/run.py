@@ -1,7 +1,8 @@
 """One training run from a window set in the store: split, train (or transfer), evaluate, write.
 
 Used by ``virtimu train`` and ``virtimu eval``.  A run folder holds
-``model.pt`` (weights_only-loadable checkpoint), ``split.json`` (the exact
+``model.pt`` (weights_only-loadable torch checkpoint) or ``model.zip``
+(feature learners: XGBoost JSON / skops, no pickle), ``split.json`` (the exact
 train/test indices into the window set and how they were drawn),
 ``metrics.json``, ``confusion.png`` and ``per_class.md``.
 """
@@ -26,6 +27,24 @@ from virtimu.types import WindowSet
 log = logging.getLogger(__name__)
 
 SPLITS = ("ratio", "loso", "subjects")
+#: Feature-based learners (scikit-learn / XGBoost) usable by name beside the torch registry.
+FEATURE_MODELS = ("rf", "xgb", "svm")
+
+
+def _feature_learner(name: str, model_cfg: dict[str, Any], fs: float):
+    from virtimu.models.features_learners import FeatureConfig, FeatureRF, FeatureSVM, FeatureXGB
+
+    cls = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM}[name]
+    return cls(model_cfg or None, FeatureConfig(fs=fs))
+
+
+def _load_learner(run_dir: Path):
+    """The learner saved in a run folder: ``model.pt`` (torch) or ``model.zip`` (feature learner)."""
+    if (run_dir / "model.zip").exists():
+        from virtimu.models.features_learners import FeatureLearner
+
+        return FeatureLearner.load(run_dir / "model.zip")
+    return TorchLearner.load(run_dir / "model.pt")
 
 
 @dataclass
@@ -133,12 +152,15 @@ def train_run(spec: RunSpec, out: str | Path, overrides: list[str] = (), config_
         if spec.freeze_conv or spec.freeze_all_but_fc:
             learner.freeze(first_k_conv=spec.freeze_conv, all_but_fc=spec.freeze_all_but_fc)
         learner.fine_tune(ws.X[tr], ws.y[tr], n_windows=spec.n_windows, seed=spec.seed, groups=ws.subject[tr])
+    elif spec.model in FEATURE_MODELS:
+        learner = _feature_learner(spec.model, model_cfg, ws.fs)
+        learner.fit(ws.X[tr], ws.y[tr], channels=ws.channels, label_map=ws.label_map, provenance=provenance)
     else:
         learner = TorchLearner(spec.model, model_cfg or None, cfg)
         learner.fit(ws.X[tr], ws.y[tr], groups=ws.subject[tr], label_map=ws.label_map, channels=ws.channels,
                     provenance=provenance)
     seconds = time.perf_counter() - t0
-    learner.save(out / "model.pt")
+    learner.save(out / ("model.zip" if spec.model in FEATURE_MODELS and not spec.init else "model.pt"))
     write_json(out / "split.json", parts)
     pred = learner.predict(ws.X[te])
     result = RunResult(model=spec.model, dataset=f"{spec.store}:{spec.set_name}" + (f"/{spec.source}" if spec.source else ""),
@@ -155,7 +177,7 @@ def eval_run(run_dir: str | Path, store: str, set_name: str = "default", source:
     """Evaluate a saved run on a window set: on its recorded test part when the set is the one it was
     trained on, otherwise on every window.  Writes metrics, confusion matrix and per-class table."""
     run_dir = Path(run_dir)
-    learner = TorchLearner.load(run_dir / "model.pt")
+    learner = _load_learner(run_dir)
     ws = load_windows(store, set_name, source)
     idx = np.arange(len(ws))
     split_file = run_dir / "split.json"
@@ -164,7 +186,7 @@ def eval_run(run_dir: str | Path, store: str, set_name: str = "default", source:
     if same and split_file.exists():
         idx = np.array(json.loads(split_file.read_text())["test"], dtype=np.int64)
     pred = learner.predict(ws.X[idx])
-    result = RunResult(model=str(learner.model_name), dataset=f"{store}:{set_name}" + (f"/{source}" if source else ""),
+    result = RunResult(model=str(getattr(learner, "model_name", None) or type(learner).__name__), dataset=f"{store}:{set_name}" + (f"/{source}" if source else ""),
                        split="test part" if same else "all windows", seed=-1,
                        provenance={"run": str(run_dir), "n": len(idx)})
     write_run(Path(out) if out else run_dir / "eval", result, ws.y[idx], pred, ws.label_map)
