@@ -31,7 +31,7 @@ SPLITS = ("ratio", "loso", "subjects")
 FEATURE_MODELS = ("rf", "xgb", "svm")
 
 
-def _feature_learner(name: str, model_cfg: dict[str, Any], fs: float):
+def feature_learner(name: str, model_cfg: dict[str, Any], fs: float):
     from virtimu.models.features_learners import FeatureConfig, FeatureRF, FeatureSVM, FeatureXGB
 
     cls = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM}[name]
@@ -153,7 +153,7 @@ def train_run(spec: RunSpec, out: str | Path, overrides: list[str] = (), config_
             learner.freeze(first_k_conv=spec.freeze_conv, all_but_fc=spec.freeze_all_but_fc)
         learner.fine_tune(ws.X[tr], ws.y[tr], n_windows=spec.n_windows, seed=spec.seed, groups=ws.subject[tr])
     elif spec.model in FEATURE_MODELS:
-        learner = _feature_learner(spec.model, model_cfg, ws.fs)
+        learner = feature_learner(spec.model, model_cfg, ws.fs)
         learner.fit(ws.X[tr], ws.y[tr], channels=ws.channels, label_map=ws.label_map, provenance=provenance)
     else:
         learner = TorchLearner(spec.model, model_cfg or None, cfg)
