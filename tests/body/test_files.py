@@ -4,16 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import sys
-import types
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import random_smpl_arrays
+from conftest import fake_chumpy, random_smpl_arrays
 from virtimu.body.files import (DEFAULT_BODY_PATH, BodyModelFileError, clear_body_model_cache,
                                 find_body_model_file, load_body_model)
 from virtimu.body.joints import JOINT_NAMES, PARENTS
@@ -26,33 +23,6 @@ def _fresh_cache():
     clear_body_model_cache()
     yield
     clear_body_model_cache()
-
-
-@contextmanager
-def fake_chumpy_ch():
-    """Register a minimal ``chumpy.ch.Ch`` (pickled state as chumpy's: attribute dict with ``x``)."""
-
-    class Ch:
-        def __init__(self, x):
-            self.x = np.asarray(x)
-
-        def __getstate__(self):
-            return {"x": self.x, "_dirty_vars": set(), "_itr": None, "_make_dense": False,
-                    "_make_sparse": False, "_depends_on_deps": {}}
-
-    Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
-    ch_mod, pkg = types.ModuleType("chumpy.ch"), types.ModuleType("chumpy")
-    ch_mod.Ch, pkg.ch = Ch, ch_mod
-    saved = {n: sys.modules.get(n) for n in ("chumpy", "chumpy.ch")}
-    sys.modules.update({"chumpy": pkg, "chumpy.ch": ch_mod})
-    try:
-        yield Ch
-    finally:
-        for n, mod in saved.items():
-            if mod is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = mod
 
 
 def _assert_body_matches(body: BodyModel, arrays: dict, model_type: str):
@@ -149,7 +119,8 @@ def test_official_chumpy_layout_pickle(tmp_path):
     arrays = random_smpl_arrays(seed=6)
     V = arrays["v_template"].shape[0]
     J_sparse = sp.csc_matrix(arrays["J_regressor"])
-    with fake_chumpy_ch() as Ch:
+    with fake_chumpy() as chumpy:
+        Ch = chumpy.Ch
         official = {
             "J_regressor_prior": J_sparse, "f": arrays["f"], "J_regressor": J_sparse,
             "kintree_table": arrays["kintree_table"], "J": np.zeros((24, 3)),

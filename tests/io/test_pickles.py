@@ -7,56 +7,17 @@ import pickle
 import struct
 import subprocess
 import sys
-import types
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from conftest import fake_chumpy
+
 from virtimu.io.pickles import ChumpyStub, PickleReadError, UnsafePickleError, restricted_load, to_plain
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextmanager
-def fake_chumpy():
-    """Temporarily register minimal ``chumpy.ch.Ch`` / ``chumpy.reordering.Reshape`` classes
-    whose pickled state mirrors chumpy's (attribute dict minus its caches)."""
-
-    class Ch:
-        def __init__(self, x):
-            self.x = np.asarray(x)
-
-        def __getstate__(self):
-            return {"x": self.x, "_dirty_vars": set(), "_itr": None, "_make_dense": False,
-                    "_make_sparse": False, "_depends_on_deps": {}}
-
-    class Reshape:
-        def __init__(self, a, newshape):
-            self.a, self.newshape = a, newshape
-
-        def __getstate__(self):
-            return {"a": self.a, "newshape": self.newshape, "_dirty_vars": set()}
-
-    ch_mod, re_mod, pkg = (types.ModuleType(n) for n in ("chumpy.ch", "chumpy.reordering", "chumpy"))
-    for cls, mod in ((Ch, ch_mod), (Reshape, re_mod)):
-        cls.__module__ = mod.__name__
-        cls.__qualname__ = cls.__name__
-        setattr(mod, cls.__name__, cls)
-    pkg.ch, pkg.reordering = ch_mod, re_mod
-    names = ("chumpy", "chumpy.ch", "chumpy.reordering")
-    saved = {n: sys.modules.get(n) for n in names}
-    sys.modules.update({"chumpy": pkg, "chumpy.ch": ch_mod, "chumpy.reordering": re_mod})
-    try:
-        yield types.SimpleNamespace(Ch=Ch, Reshape=Reshape)
-    finally:
-        for n, mod in saved.items():
-            if mod is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = mod
 
 
 def _binstring(data: bytes) -> bytes:
