@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, register
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, register, relative_path
 from virtimu.io.pickles import PickleReadError, restricted_load, to_plain
 from virtimu.labels.maps import get_label_space
 from virtimu.sensors.signals import (
@@ -189,7 +189,7 @@ def activity_map(root: Path, data_dir: Path) -> tuple[dict[str, str], str]:
     """The activity mapping in force and where it came from (a mapping file or the built-in default)."""
     for cand in (root / ACTIVITY_FILE, data_dir / ACTIVITY_FILE):
         if cand.is_file():
-            return read_activity_map(cand), cand.relative_to(root).as_posix()
+            return read_activity_map(cand), relative_path(cand, root)
     return dict(DEFAULT_ACTIVITIES), "built-in default (only 01 = upper body = stretching_arms is published)"
 
 
@@ -329,7 +329,7 @@ def load_sequence(path: Path, root: Path, subject: str, activity: str, activity_
         subject=subject,
         provenance={
             "dataset": NAME,
-            "files": [path.relative_to(root).as_posix()],
+            "files": [relative_path(path, root)],
             "native_fs": FS,
             "sensors": dict(zip(DIP_SENSOR_NAMES, DIP_SITES)),
             "world": "DIP world (y up) rotated to z up with Y_TO_Z = [[1,0,0],[0,0,-1],[0,1,0]]",

@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register
+from virtimu.datasets.base import DatasetFormatError, DatasetInfo, G, register, relative_path
 from virtimu.labels.maps import (
     OPPORTUNITY_MULTIPLIER,
     get_label_space,
@@ -249,7 +249,7 @@ def load_file(path: Path, columns: dict[str, int], root: Path) -> Recording:
         subject=subject,
         provenance={
             "dataset": NAME,
-            "files": [path.relative_to(root).as_posix()],
+            "files": [relative_path(path, root)],
             "native_fs": FS,
             "columns": {k: v for k, v in columns.items() if not k.startswith("_")},
             "units_in_file": "milli g",
