@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtimu.evaluation.metrics import accuracy, macro_f1
     from virtimu.training.config import TrainConfig
     from virtimu.training.learner import TorchLearner
-    from virtimu.training.run import FEATURE_MODELS, feature_learner
+    from virtimu.training.run import feature_learner, feature_models
 
     t0 = time.perf_counter()
     X, y, subj, test = build(Path(args.hapt))
@@ -92,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models.split(","):
         accs, f1s, secs = [], [], []
         for seed in range(seeds):
-            if name in FEATURE_MODELS:  # rf / xgb / svm on spectral + hand-crafted features
+            if name in feature_models():  # rf / xgb / svm on spectral + hand-crafted features
                 learner = feature_learner(name, {"seed": seed}, FS)
             else:
                 learner = TorchLearner(name, None, TrainConfig(epochs=epochs, seed=seed, progress=False))
             t = time.perf_counter()
-            learner.fit(Xtr, ytr) if name in FEATURE_MODELS else learner.fit(Xtr, ytr, groups=gtr)
+            learner.fit(Xtr, ytr) if name in feature_models() else learner.fit(Xtr, ytr, groups=gtr)
             secs.append(time.perf_counter() - t)
             pred = learner.predict(Xte)
             accs.append(100 * accuracy(yte, pred))

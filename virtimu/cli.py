@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import logging
 import sys
@@ -12,6 +13,11 @@ from typing import Any
 import yaml
 
 log = logging.getLogger("virtimu")
+
+#: Modules that add their own sub-commands: each defines ``register(sub)``
+#: taking the ``add_subparsers`` object and calling ``set_defaults(func=...)``
+#: on the parsers it adds.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -404,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_info)
+
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -295,10 +295,10 @@ class FeatureLearner:
             with zipfile.ZipFile(path) as z:
                 meta = json.loads(z.read("meta.json"))
                 kind = meta.get("kind")
-                klass = _KINDS.get(kind)
+                klass = FEATURE_LEARNERS.get(kind)
                 if meta.get("format") != FORMAT or klass is None:
                     raise ValueError(f"{path}: meta.json format/kind {meta.get('format')!r}/{kind!r}; "
-                                     f"expected {FORMAT!r} and one of {sorted(_KINDS)}")
+                                     f"expected {FORMAT!r} and one of {sorted(FEATURE_LEARNERS)}")
                 if cls is not FeatureLearner and klass is not cls:
                     raise ValueError(f"{path}: holds a {kind!r} learner, not {cls.kind!r}")
                 blob = z.read(klass.model_file)
@@ -402,4 +402,5 @@ class FeatureXGB(FeatureLearner):
         return model
 
 
-_KINDS: dict[str, type[FeatureLearner]] = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM}
+#: Feature learners by name (`virtimu train NAME`).
+FEATURE_LEARNERS: dict[str, type[FeatureLearner]] = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM}

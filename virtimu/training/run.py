@@ -27,15 +27,17 @@ from virtimu.types import WindowSet
 log = logging.getLogger(__name__)
 
 SPLITS = ("ratio", "loso", "subjects")
-#: Feature-based learners (scikit-learn / XGBoost) usable by name beside the torch registry.
-FEATURE_MODELS = ("rf", "xgb", "svm")
+def feature_models() -> tuple[str, ...]:
+    """Names of the feature-based learners (scikit-learn / XGBoost) usable beside the torch registry."""
+    from virtimu.models.features_learners import FEATURE_LEARNERS
+
+    return tuple(FEATURE_LEARNERS)
 
 
 def feature_learner(name: str, model_cfg: dict[str, Any], fs: float):
-    from virtimu.models.features_learners import FeatureConfig, FeatureRF, FeatureSVM, FeatureXGB
+    from virtimu.models.features_learners import FEATURE_LEARNERS, FeatureConfig
 
-    cls = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM}[name]
-    return cls(model_cfg or None, FeatureConfig(fs=fs))
+    return FEATURE_LEARNERS[name](model_cfg or None, FeatureConfig(fs=fs))
 
 
 def _load_learner(run_dir: Path):
@@ -152,7 +154,7 @@ def train_run(spec: RunSpec, out: str | Path, overrides: list[str] = (), config_
         if spec.freeze_conv or spec.freeze_all_but_fc:
             learner.freeze(first_k_conv=spec.freeze_conv, all_but_fc=spec.freeze_all_but_fc)
         learner.fine_tune(ws.X[tr], ws.y[tr], n_windows=spec.n_windows, seed=spec.seed, groups=ws.subject[tr])
-    elif spec.model in FEATURE_MODELS:
+    elif spec.model in feature_models():
         learner = feature_learner(spec.model, model_cfg, ws.fs)
         learner.fit(ws.X[tr], ws.y[tr], channels=ws.channels, label_map=ws.label_map, provenance=provenance)
     else:
@@ -160,7 +162,7 @@ def train_run(spec: RunSpec, out: str | Path, overrides: list[str] = (), config_
         learner.fit(ws.X[tr], ws.y[tr], groups=ws.subject[tr], label_map=ws.label_map, channels=ws.channels,
                     provenance=provenance)
     seconds = time.perf_counter() - t0
-    learner.save(out / ("model.zip" if spec.model in FEATURE_MODELS and not spec.init else "model.pt"))
+    learner.save(out / ("model.zip" if spec.model in feature_models() and not spec.init else "model.pt"))
     write_json(out / "split.json", parts)
     pred = learner.predict(ws.X[te])
     result = RunResult(model=spec.model, dataset=f"{spec.store}:{spec.set_name}" + (f"/{spec.source}" if spec.source else ""),
