@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_STORE ?= data/demo.zarr
 
-.PHONY: install demo test test-slow bench body motions clean
+.PHONY: system-deps install demo test test-slow bench body motions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps pyrender==0.1.45
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian packages for offscreen rendering (EGL / OSMesa) and the headless
+# Chromium of the review-page test; needs root or sudo (see the script).
+system-deps:
+	bash scripts/install_system_deps.sh
 
 # The main job on the bundled defaults: synthesise the demo motions (open body,
 # wrist/thigh/head at 60 Hz), label them (12 synthetic categories), cut 60-frame
