@@ -45,6 +45,12 @@ class Clip:
     params: the parameter dataclass the clip was generated from.
     skeleton: the rest skeleton it was generated on.
     info: generator diagnostics (stance masks, flight frames ...); not written to files.
+    betas: optional (B,) shape coefficients of the body the skeleton was built from (None: the
+        default shape, zeros); written to files and to :meth:`to_motion`.
+    label_map: optional {code: name} that fixes the per-frame label codes of :meth:`to_motion`
+        (e.g. a label space's map); None numbers the names in order of first appearance.
+    source: prefix of the motion name ('demo' gives 'demo/walking').
+    provenance: further facts merged into the motion's provenance (subject, seed ...).
     """
 
     name: str
@@ -56,6 +62,10 @@ class Clip:
     params: Any
     skeleton: Skeleton
     info: dict = field(default_factory=dict)
+    betas: np.ndarray | None = None
+    label_map: dict[int, str] | None = None
+    source: str = "demo"
+    provenance: dict = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:
@@ -76,22 +86,40 @@ class Clip:
         return out
 
     def label_codes(self) -> tuple[np.ndarray, dict[int, str]]:
-        """Per-frame integer codes (1, 2 ... in order of first appearance) and {code: name}."""
-        names = list(dict.fromkeys(self.frame_labels.tolist()))
-        label_map = {i + 1: n for i, n in enumerate(names)}
-        lookup = {n: c for c, n in label_map.items()}
+        """Per-frame integer codes and {code: name}: from :attr:`label_map` when set, else
+        1, 2 ... in order of first appearance."""
+        if self.label_map is not None:
+            label_map = {int(c): str(n) for c, n in self.label_map.items()}
+            lookup = {n: c for c, n in label_map.items()}
+            unknown = sorted(set(self.frame_labels.tolist()) - set(lookup))
+            if unknown:
+                raise ValueError(f"clip {self.name!r}: frame labels {unknown} are not in its label map "
+                                 f"{sorted(lookup)}")
+        else:
+            names = list(dict.fromkeys(self.frame_labels.tolist()))
+            label_map = {i + 1: n for i, n in enumerate(names)}
+            lookup = {n: c for c, n in label_map.items()}
         return np.array([lookup[n] for n in self.frame_labels.tolist()], dtype=np.int64), label_map
+
+    def betas_array(self, n: int = N_BETAS) -> np.ndarray:
+        """(n,) shape coefficients: :attr:`betas` truncated / zero-padded (zeros when None)."""
+        out = np.zeros(n)
+        if self.betas is not None:
+            b = np.asarray(self.betas, dtype=np.float64).reshape(-1)[:n]
+            out[: len(b)] = b
+        return out
 
     def to_motion(self) -> Motion:
         """The clip as a :class:`virtimu.types.Motion` (SMPL+H joint layout, 52 joints)."""
         codes, label_map = self.label_codes()
         return Motion(
             poses=self.smplh_poses().reshape(self.n_frames, len(SMPLH_JOINT_NAMES), 3),
-            trans=self.trans.copy(), betas=np.zeros(N_BETAS), fps=self.fps,
+            trans=self.trans.copy(), betas=self.betas_array(), fps=self.fps,
             joint_names=list(SMPLH_JOINT_NAMES), gender="neutral", model_type="smplh",
-            name=f"demo/{self.name}", labels=codes, label_map=label_map,
+            name=f"{self.source}/{self.name}", labels=codes, label_map=label_map,
             provenance={"source": "virtimu procedural", "label": self.label,
-                        "params": params_dict(self.params), "skeleton": self.skeleton.source},
+                        "params": params_dict(self.params), "skeleton": self.skeleton.source,
+                        **self.provenance},
         )
 
 

@@ -209,8 +209,23 @@ class RunParams(WalkParams):
     label: str = "running"
 
 
-def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
-    """Walking or running clip for ``p`` (a :class:`WalkParams` or :class:`RunParams`) on ``skel``."""
+def generate_gait(p: WalkParams, skel: Skeleton, terrain=None) -> Clip:
+    """Walking or running clip for ``p`` (a :class:`WalkParams` or :class:`RunParams`) on ``skel``.
+
+    terrain: None (level floor at z = 0), or an object describing uneven ground with the methods
+    ``speed(p, f_step) -> (N,)`` (forward speed, m/s, for the step frequency (N,) Hz),
+    ``place(heel (K, 3), foot: RollingFoot, lead: float) -> (K, 3)`` (the heel-strike points of
+    one foot moved onto the ground), ``height(x (...,)) -> (...,)`` (ground height under world
+    x) and ``fill_swing(ankle (N, 3), known (N,), fps, lift) -> (N, 3)`` (swing ankle paths
+    between the stance phases, replacing the level-ground ones; ``lift`` is raised until the
+    foot clears the ground), and the attributes ``clearance_ramp`` (the swing foot must clear
+    the ground by ``p.clearance``, less within this fraction of the swing from toe off or heel
+    strike), ``swing_on_path`` (True: the swing ankle follows its path and the knee the
+    hip-ankle distance, for legs that stay well bent, instead of the prescribed swing-knee
+    curve) and, optionally, ``swing_tau`` (s, how long the foot's angular velocity at toe off
+    carries on into the swing; default 0.03).  Forefoot strikes get their toe extension eased
+    in before landing.  See :mod:`virtimu.motion.stairs`.
+    """
     _check(p)
     rng = np.random.default_rng(p.seed)
     fps = float(p.fps)
@@ -218,6 +233,8 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
     T = int(round(p.duration * fps)) + 1
     t = (np.arange(T + 2 * n0) - n0) / fps
     Phi, v, f_step = _phase(t, p, rng)
+    if terrain is not None:
+        v = terrain.speed(p, f_step)
 
     # ------------------------------------------------------------ pelvis path in the ground plane
     x = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) / fps)])
@@ -231,7 +248,7 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
 
     # ------------------------------------------------------------ stance feet
     feet = {s: RollingFoot(skel, s, _SIGN[s] * p.foot_angle, p.toe_pitch) for s in _SIDES}
-    st = {s: _stance(feet[s], p, Phi, t, x, rng) for s in _SIDES}
+    st = {s: _stance(feet[s], p, Phi, t, x, rng, terrain) for s in _SIDES}
     for s in _SIDES:
         st[s]["pitch"] = _pitch_profile(st[s]["phi"], p)
 
@@ -279,8 +296,12 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
         toe = np.zeros(len(t))
         ankle[fixed], R[fixed], toe[fixed] = feet[s].pose(st[s]["heel"][fixed], pitch[fixed])
         toe = _relax_toes(toe, fixed, st[s]["swing_s"], fps, 0.6 * (1.0 - p.duty_factor) * 2.0 / p.step_frequency)
+        if terrain is not None:  # forefoot strikes land with the toes extended
+            toe = _extend_toes_for_landing(toe, fixed, fps, 0.3 * (1.0 - p.duty_factor) * 2.0 / p.step_frequency)
         tracks[s] = FootTrack(ankle=ankle, R=R, fixed=fixed, toe_ext=toe, fill_reach=p.swing_ankle_reach,
                               fill_via=an.ankle(s, dorsi=p.swing_dorsiflexion))
+        if terrain is not None:
+            tracks[s].fill_tau = float(getattr(terrain, "swing_tau", tracks[s].fill_tau))
         u, w = skel.offset(f"{s}_knee", f"{s}_hip"), skel.offset(f"{s}_ankle", f"{s}_knee")
         k = np.full(len(t), np.nan)
         k[fixed] = knee_flexion_for_distance(u, w, np.linalg.norm(ankle[fixed] - hip[fixed], axis=1))
@@ -296,18 +317,32 @@ def generate_gait(p: WalkParams, skel: Skeleton) -> Clip:
     for _ in range(8):
         for s in _SIDES:
             fixed = tracks[s].fixed
-            path = _fill_swing(stance_ankle[s], fixed, fps, lift, p.swing_peak, p.swing_delay, p.swing_land)
+            if terrain is not None and hasattr(terrain, "fill_swing"):
+                path = terrain.fill_swing(stance_ankle[s], fixed, fps, lift)
+            else:
+                path = _fill_swing(stance_ankle[s], fixed, fps, lift, p.swing_peak, p.swing_delay, p.swing_land)
             hip = p_pelvis + hip_off[s]
             ankle = stance_ankle[s].copy()
-            ankle[~fixed] = place_ankles(path[~fixed], hip[~fixed], swing_knee[s][~fixed], skel, s)
+            if terrain is not None and getattr(terrain, "swing_on_path", False):
+                ankle[~fixed] = path[~fixed]  # the knee follows from the distance (a leg kept well bent)
+                tracks[s].knee = None
+            else:
+                ankle[~fixed] = place_ankles(path[~fixed], hip[~fixed], swing_knee[s][~fixed], skel, s)
+                tracks[s].knee = np.where(fixed, np.nan, swing_knee[s])
             tracks[s].ankle = ankle
-            tracks[s].knee = np.where(fixed, np.nan, swing_knee[s])
         legs, miss = solve_legs(skel, R_root, p_pelvis, tracks, knee_axes, fps, knee_min=p.knee_min, tol=np.inf)
         R_local = assemble(len(t), {"pelvis": R_root, **legs, **upper})
         state = forward_kinematics(R_local, skel.rest_joints, skel.parents, p_pelvis - skel.rest_joints[0])
         pts = foot_points(state, skel)
-        low = min(pts[(st[s]["swing_s"] > 0.2) & (st[s]["swing_s"] < 0.8)][:, 3 * i: 3 * i + 3, 2].min()
-                  for i, s in enumerate(("left", "right")))
+        if terrain is None:
+            low = min(pts[(st[s]["swing_s"] > 0.2) & (st[s]["swing_s"] < 0.8)][:, 3 * i: 3 * i + 3, 2].min()
+                      for i, s in enumerate(("left", "right")))
+        else:  # the clearance asked for grows from 0 at toe off / heel strike to p.clearance
+            low = p.clearance + min(
+                _clear_margin(pts[_inner_swing(st[s]["fixed"])][:, 3 * i: 3 * i + 3],
+                              st[s]["swing_s"][_inner_swing(st[s]["fixed"])], terrain, p.clearance,
+                              terrain.clearance_ramp)
+                for i, s in enumerate(("left", "right")))
         deficit = p.clearance - low
         if deficit <= 1e-3:
             break
@@ -449,11 +484,28 @@ def _pitch_profile(phi: np.ndarray, p: WalkParams) -> np.ndarray:
     return a + p.toe_off_pitch * s ** 2
 
 
+def _inner_swing(fixed: np.ndarray) -> np.ndarray:
+    """(N,) bool: swing frames with stance frames both before and after them (complete swings)."""
+    fixed = np.asarray(fixed, dtype=bool)
+    return ~fixed & (np.cumsum(fixed) > 0) & (np.cumsum(fixed[::-1])[::-1] > 0)
+
+
+def _clear_margin(pts: np.ndarray, s: np.ndarray, terrain, clearance: float, ramp: float) -> float:
+    """Least margin (m) by which the swing-foot points (n, P, 3) at normalised swing times s (n,)
+    clear the terrain under them by more than ``clearance`` x min(1, ((distance of s from 0 or 1)
+    - 0.05) / ``ramp``)^2 (nothing asked for in the first and last 5 %: lift-off and touch-down)."""
+    if not pts.size:
+        return np.inf
+    need = clearance * np.clip((np.minimum(s, 1.0 - s) - 0.05) / ramp, 0.0, 1.0) ** 2
+    return float(np.min(pts[..., 2] - terrain.height(pts[..., 0]) - need[:, None]))
+
+
 def _stance(feet: RollingFoot, p: WalkParams, Phi: np.ndarray, t: np.ndarray, x: np.ndarray,
-            rng: np.random.Generator) -> dict[str, np.ndarray]:
+            rng: np.random.Generator, terrain=None) -> dict[str, np.ndarray]:
     """Stance bookkeeping of one foot on the grid: fixed (N,) bool (stance), phi (N,) cycle phase
     since its last heel strike, heel (N, 3) heel-strike point of the current cycle,
-    swing_s (N,) normalised swing time (NaN in stance)."""
+    swing_s (N,) normalised swing time (NaN in stance).  ``terrain`` (see :func:`generate_gait`)
+    moves the heel-strike points onto uneven ground."""
     Ps = Phi - _SIDES[feet.side]
     k = np.floor(Ps).astype(int)
     phi = Ps - k
@@ -464,6 +516,8 @@ def _stance(feet: RollingFoot, p: WalkParams, Phi: np.ndarray, t: np.ndarray, x:
     jitter = 0.25 * p.variability * rng.normal(size=(len(ks), 2))  # ~5 mm for variability 0.02
     lat = _SIGN[feet.side] * 0.5 * p.step_width
     heel_k = np.stack([np.interp(t_k, t, x) + lead + jitter[:, 0], lat + jitter[:, 1], np.zeros(len(ks))], axis=1)
+    if terrain is not None:
+        heel_k = terrain.place(heel_k, feet, lead)
     fixed = phi < p.duty_factor
     return {"fixed": fixed, "phi": phi, "heel": heel_k[k - ks[0]],
             "swing_s": np.where(fixed, np.nan, (phi - p.duty_factor) / (1.0 - p.duty_factor))}
@@ -491,6 +545,26 @@ def _relax_toes(toe: np.ndarray, fixed: np.ndarray, swing_s: np.ndarray, fps: fl
                                 n_rel / fps)[:, 0]
     out[: idx[0]] = 0.0
     out[idx[-1] + 1:] = 0.0
+    return out
+
+
+def _extend_toes_for_landing(toe: np.ndarray, fixed: np.ndarray, fps: float, lead_time: float) -> np.ndarray:
+    """Toe extension (N,) with each swing's last ``lead_time`` s replaced by a cubic Hermite from
+    the relaxed value (and rate) there to the strike's extension and rate, so a foot that lands on
+    its forefoot (toes extended at the strike) keeps a continuous toe angle and rate."""
+    out = toe.copy()
+    idx = np.flatnonzero(fixed)
+    for g in np.flatnonzero(np.diff(idx) > 1):
+        a, b = idx[g], idx[g + 1]
+        if abs(toe[b]) < 1e-9:
+            continue
+        n = min(max(int(round(lead_time * fps)), 2), b - a - 1)
+        c = b - n
+        rate_b = (toe[b + 1] - toe[b]) * fps if b + 1 < len(toe) and fixed[b + 1] else 0.0
+        rate_c = (toe[c] - toe[c - 1]) * fps
+        s = np.arange(1, n) / n
+        out[c + 1: b] = hermite(np.array([toe[c]]), np.array([rate_c]), np.array([toe[b]]), np.array([rate_b]), s,
+                                n / fps)[:, 0]
     return out
 
 

@@ -22,6 +22,8 @@ from virtimu.motion.sitting import SitParams, generate_sit_stand
 from virtimu.motion.clip import N_BETAS, N_DMPLS, Clip
 from virtimu.motion.gait import RunParams, WalkParams, generate_gait
 from virtimu.motion.skeleton import Skeleton, approximate_skeleton
+from virtimu.motion.stairs import StairParams, generate_stairs
+from virtimu.motion.transitions import PostureParams, generate_posture
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 DEMO_MOTIONS_DIR = Path(__file__).resolve().parent.parent / "assets" / "motions"
 
 _GENERATORS: dict[type, Callable[[Any, Skeleton], Clip]] = {
-    RunParams: generate_gait,  # before WalkParams: RunParams is a subclass
+    StairParams: generate_stairs,  # WalkParams subclasses first
+    RunParams: generate_gait,
     WalkParams: generate_gait,
     StandParams: generate_standing,
     WaveParams: generate_waving,
@@ -37,6 +40,7 @@ _GENERATORS: dict[type, Callable[[Any, Skeleton], Clip]] = {
     SitParams: generate_sit_stand,
     JumpParams: generate_jumping,
     LieParams: generate_lying_down,
+    PostureParams: generate_posture,
 }
 
 #: The bundled demo clips: file stem -> parameters (defaults at 120 Hz, one seed per clip).
@@ -66,14 +70,15 @@ def amass_arrays(clip: Clip) -> dict[str, np.ndarray]:
     """The clip as the arrays of an AMASS SMPL+H file plus ``virtimu_label`` / ``virtimu_frame_labels``.
 
     poses (T, 156) float64 (rounded to float32 precision, which keeps the files small), trans (T, 3)
-    float64, betas (16,) zeros, dmpls (T, 8) zeros, mocap_framerate, gender 'neutral'.
+    float64, betas (16,) (the clip's shape, zeros by default), dmpls (T, 8) zeros, mocap_framerate,
+    gender 'neutral'.
     """
     T = clip.n_frames
     return {
         "trans": clip.trans.astype(np.float64),
         "gender": np.array("neutral"),
         "mocap_framerate": np.array(float(clip.fps)),
-        "betas": np.zeros(N_BETAS),
+        "betas": clip.betas_array(N_BETAS),
         "dmpls": np.zeros((T, N_DMPLS)),
         "poses": clip.smplh_poses().astype(np.float32).astype(np.float64),
         "virtimu_label": np.array(clip.label),
