@@ -101,7 +101,7 @@ def _import_loaders() -> None:
     import virtimu.datasets as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in ("base", "fetch", "ingest"):
+        if mod.name not in ("base", "fetch", "ingest", "fixtures"):
             importlib.import_module(f"virtimu.datasets.{mod.name}")
 
 
