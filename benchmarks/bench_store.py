@@ -8,26 +8,41 @@ starts at a random frame.  Windows of 60 frames with 50 % overlap over the
 36 channels of paper 001 (3 x (acc 3 + rot 9)).  Windows are appended in
 recording order, as the windowing code produces them.
 
-Measured (all data in the page cache; 1 process unless --workers):
+Measured in one process, all data in the page cache, in ``--repeats`` rounds
+of interleaved passes (so that load from other processes hits every
+measurement alike); each loader epoch runs right after a memmap pass and the
+ratio of the two is taken per round: the median of these paired ratios is
+the headline (robust on a shared machine).  Also printed: the fastest and
+median pass of each, and the least CPU time of the process per window (all
+threads; a load-independent measure of efficiency):
 
-- memmap, fancy index: ``np.asarray(mm[idx])`` for random batches of 64;
+- memmap, fancy index: ``np.asarray(mm[idx])`` for uniformly random batches of
+  64 from the whole (N, L, C) array (the reference);
 - memmap through a DataLoader (per-window Dataset, RandomSampler, batch 64),
   the usual training baseline;
-- store ``read(set, idx)`` for random batches of 64 (each touched chunk is
-  decompressed once per batch);
-- store, one zarr call per window (what naive random access costs);
-- ``make_loader`` (`WindowDataset` + `ChunkShuffleSampler`) over one epoch.
+- store, ``make_loader`` (`WindowDataset` + `ChunkShuffleSampler`, chunk-aware
+  shuffle) over whole epochs: its default (a background decoding thread
+  when a core is idle, else none: `auto_decode_threads`), decoding in the
+  calling thread only (``decode_threads=0``), one background decoding
+  thread, and the default loader over a set of the original 'windows'
+  layout and over a set with byte shuffle (smaller, slower to decode);
+- store ``read(set, idx)`` for uniformly random batches of 64 (each touched
+  chunk is decoded once per batch), and one zarr call per window.
 
 Target (issue): the store loader at >= 0.5x the memmap's random-batch
-throughput while >= 2x smaller on disk.  Prints figures; asserts nothing.
+throughput while the store is >= 2x smaller on disk.  Prints figures and
+whether the targets are met; asserts nothing.
 
-Run: ``.venv/bin/python benchmarks/bench_store.py [--windows 50000] [--workers 0]``.
+Run: ``.venv/bin/python benchmarks/bench_store.py [--windows 50000] [--repeats 7]``.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -94,20 +109,31 @@ def tiled_windows(recordings: list, n_windows: int, length: int, hop: int, seed:
     return out, channels, units, label_map, copy
 
 
-def best_of(fn, repeats: int) -> tuple[int, float]:
-    """(items, seconds) of the fastest of ``repeats`` calls of ``fn`` (which returns its item count)."""
-    best = (0, float("inf"))
+def interleaved(measurements: dict[str, Callable[[], int]], reference: str, paired: list[str],
+                repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Every measurement once per round, ``repeats`` rounds; each of ``paired`` right after a pass of
+    ``reference``.  Returns ({name: [items/s of each pass]}, {name: [CPU us per item of each pass]} (the
+    whole process's CPU, all threads), {paired name: [its rate / the reference pass just before it]})."""
+    rates: dict[str, list[float]] = {name: [] for name in measurements}
+    cpu: dict[str, list[float]] = {name: [] for name in measurements}
+    ratios: dict[str, list[float]] = {name: [] for name in paired}
+
+    def run(name: str) -> float:
+        t0, c0 = time.perf_counter(), time.process_time()
+        items = measurements[name]()
+        rate = items / (time.perf_counter() - t0)
+        rates[name].append(rate)
+        cpu[name].append((time.process_time() - c0) / items * 1e6)
+        return rate
+
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        items = fn()
-        seconds = time.perf_counter() - t0
-        if seconds / max(items, 1) < best[1] / max(best[0], 1):
-            best = (items, seconds)
-    return best
-
-
-def per_second(n: int, seconds: float) -> str:
-    return f"{n / seconds:12,.0f} windows/s"
+        for name in paired:
+            ref = run(reference)
+            ratios[name].append(run(name) / ref)
+        for name in measurements:
+            if name != reference and name not in paired:
+                run(name)
+    return rates, cpu, ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,11 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--windows", type=int, default=50_000)
     ap.add_argument("--length", type=int, default=60, help="frames per window (60 Hz)")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--read-batches", type=int, default=50, help="random batches timed for store.read")
-    ap.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loaders")
+    ap.add_argument("--read-batches", type=int, default=50, help="uniformly random batches timed for store.read")
     ap.add_argument("--shuffle-within", type=int, default=4)
-    ap.add_argument("--cache-chunks", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=3, help="passes per measurement; the fastest is reported")
+    ap.add_argument("--repeats", type=int, default=7, help="rounds of interleaved passes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", default=None, help="work folder (default: a temporary one, removed)")
     args = ap.parse_args(argv)
@@ -127,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-    from virtimu.data.torch_dataset import make_loader
+    from virtimu.data.torch_dataset import auto_decode_threads, make_loader
     from virtimu.store.windows import WindowStore
     from virtimu.types import WindowSet
 
     torch.set_num_threads(1)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
@@ -145,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {n} windows x {args.length} frames x {len(channels)} channels float32 = {raw / 2**20:.0f} MiB "
               f"from {copies} noisy copies of {len(recordings)} demo clips, 50 % overlap ({t_build:.1f} s to build)")
 
-        # ---- write: memmap (.npy) and Zarr window sets (lossless; lossy 16 mantissa bits for comparison)
+        # ---- write: memmap (.npy) and Zarr window sets
         npy = work / "X.npy"
         t0 = time.perf_counter()
         mm = np.lib.format.open_memmap(npy, mode="w+", dtype=np.float32, shape=X.shape)
@@ -156,47 +181,62 @@ def main(argv: list[str] | None = None) -> int:
         store_path = work / "windows.zarr"
         store = WindowStore(store_path)
         step = 5000
-        t0 = time.perf_counter()
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            store.append("bench", WindowSet(
-                X=X[a:b], y=data["y"][a:b], subject=data["subject"][a:b], recording=data["recording"][a:b],
-                start=data["start"][a:b], source=np.full(b - a, "demo"), channels=channels, units=units,
-                fs=60.0, label_map=label_map, attrs={"config": {"length": args.length, "overlap": 0.5}}))
-        t_zarr = time.perf_counter() - t0
-        store.append("bench_lossy16", WindowSet(
-            X=X, y=data["y"], subject=data["subject"], recording=data["recording"], start=data["start"],
-            source=np.full(n, "demo"), channels=channels, units=units, fs=60.0, label_map=label_map),
-            mantissa_bits=16)
+
+        def batch(a: int, b: int, columns: dict[str, np.ndarray]) -> WindowSet:
+            return WindowSet(X=columns["X"][a:b], y=columns["y"][a:b], subject=columns["subject"][a:b],
+                             recording=columns["recording"][a:b], start=columns["start"][a:b],
+                             source=np.full(b - a, "demo"), channels=channels, units=units, fs=60.0,
+                             label_map=label_map, attrs={"config": {"length": args.length, "overlap": 0.5}})
+
+        t_zarr = {}
+        for name, layout, shuffle in (("bench", "frames", None), ("bench_windows", "windows", None),
+                                      ("bench_compact", "frames", True)):
+            t0 = time.perf_counter()
+            # streamed in batches, as `virtimu windows` writes
+            with store.appender(name, layout=layout, shuffle=shuffle) as app:
+                for a in range(0, n, step):
+                    app.add(batch(a, min(n, a + step), data))
+                app.commit({"config": {"length": args.length, "overlap": 0.5}})
+            t_zarr[name] = time.perf_counter() - t0
+        store.append("bench_lossy16", batch(0, n, data), mantissa_bits=16)
         lossy_bytes = dir_bytes(store_path / "windows" / "bench_lossy16")
         store.delete_set("bench_lossy16")
+        del X, data
         npy_bytes = dir_bytes(npy)
         zarr_bytes = dir_bytes(store_path / "windows" / "bench")
-        rows = store.chunk_rows("bench")
-        comp = store.info("bench")["compression"]
-        print(f"chunk: {rows} windows ({rows * args.length * len(channels) * 4 / 2**20:.2f} MiB raw); "
-              f"{comp['codec']} {comp['cname']}-{comp['clevel']} + {comp['shuffle']}")
-        print(f"write: memmap {raw / t_npy / 2**20:8.0f} MiB/s; zarr set {raw / t_zarr / 2**20:8.0f} MiB/s "
-              f"({(n + step - 1) // step} appends)")
-        print(f"size on disk: memmap {npy_bytes / 2**20:8.1f} MiB")
-        print(f"              zarr   {zarr_bytes / 2**20:8.1f} MiB  ({npy_bytes / zarr_bytes:.2f}x smaller, lossless)")
-        print(f"              zarr   {lossy_bytes / 2**20:8.1f} MiB  ({npy_bytes / lossy_bytes:.2f}x smaller, "
-              f"mantissa_bits=16, relative error <= 2^-17)")
-        del X, data
+        zarr_w_bytes = dir_bytes(store_path / "windows" / "bench_windows")
+        zarr_c_bytes = dir_bytes(store_path / "windows" / "bench_compact")
+        info = store.info("bench")
+        comp = info["compression"]
+        frames_stored = int(info["n_frames"])
+        print(f"codec: {comp['codec']} {comp['cname']}-{comp['clevel']} + {comp['shuffle']}; layout 'frames': "
+              f"{info['chunk_frames']} frames ({info['chunk_frames'] * len(channels) * 4 / 2**20:.2f} MiB) per chunk, "
+              f"{frames_stored} frames stored for {n * args.length} window frames "
+              f"({n * args.length / frames_stored:.2f}x shared, padding included)")
+        print(f"write: memmap {raw / t_npy / 2**20:6.0f} MiB/s; zarr 'frames' {raw / t_zarr['bench'] / 2**20:6.0f} "
+              f"MiB/s, 'windows' {raw / t_zarr['bench_windows'] / 2**20:6.0f} MiB/s (MiB of windows, streamed in "
+              f"{(n + step - 1) // step} batches)")
+        print(f"size on disk: memmap              {npy_bytes / 2**20:8.1f} MiB")
+        print(f"              zarr 'frames'       {zarr_bytes / 2**20:8.1f} MiB  "
+              f"({npy_bytes / zarr_bytes:.2f}x smaller, lossless)")
+        print(f"              zarr 'windows'      {zarr_w_bytes / 2**20:8.1f} MiB  ({npy_bytes / zarr_w_bytes:.2f}x "
+              "smaller, lossless, format 1)")
+        print(f"              zarr 'frames' + shuffle {zarr_c_bytes / 2**20:4.1f} MiB  "
+              f"({npy_bytes / zarr_c_bytes:.2f}x smaller, lossless, shuffle=True / virtimu windows --compact)")
+        print(f"              zarr, 16 bits       {lossy_bytes / 2**20:8.1f} MiB  "
+              f"({npy_bytes / lossy_bytes:.2f}x smaller, mantissa_bits=16 + shuffle, relative error <= 2^-17)")
 
         rng = np.random.default_rng(args.seed)
         B = args.batch
 
-        # ---- memmap: raw fancy indexing, random batches
+        # ---- memmap: raw fancy indexing, uniformly random batches
         mm = np.load(npy, mmap_mode="r")
         idx_batches = [rng.integers(0, n, size=B) for _ in range(max(1, n // B))]
 
         def memmap_pass() -> int:
             for idx in idx_batches:
-                np.asarray(mm[idx])
+                torch.from_numpy(np.asarray(mm[idx]))
             return len(idx_batches) * B
-
-        n_mm, t_mm = best_of(memmap_pass, args.repeats)
 
         # ---- memmap through a DataLoader (per-window dataset, uniform random order)
         class MemmapDataset(Dataset):
@@ -214,11 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         y_all = store.labels("bench")
         generator = torch.Generator().manual_seed(args.seed)
         mm_loader = DataLoader(MemmapDataset(npy, y_all), batch_size=B,
-                               sampler=RandomSampler(y_all, generator=generator),
-                               num_workers=args.workers, persistent_workers=args.workers > 0)
-        n_mm_loader, t_mm_loader = best_of(lambda: sum(len(yb) for _, yb in mm_loader), args.repeats)
+                               sampler=RandomSampler(y_all, generator=generator))
 
-        # ---- store.read(idx), random batches
+        # ---- store.read(idx), uniformly random batches
         reader = WindowStore(store_path, mode="r")
         reader.read("bench", idx_batches[0])  # opens arrays, loads metadata
 
@@ -227,39 +265,96 @@ def main(argv: list[str] | None = None) -> int:
                 reader.read("bench", idx)
             return min(args.read_batches, len(idx_batches) - 1) * B
 
-        n_read, t_read = best_of(read_pass, args.repeats)
-
-        # ---- naive: one zarr call per window
-        x_array = reader._view("bench").array("X")
+        # ---- naive: one zarr call per window (a slice of the frames array)
+        frames_array = reader._view("bench").array("frames")
+        frame_start = reader._view("bench").array("frame_start")[:]
         single = rng.integers(0, n, size=100)
-        t0 = time.perf_counter()
-        for i in single:
-            np.asarray(x_array[int(i)])
-        t_single = time.perf_counter() - t0
 
-        # ---- chunk-aware loader, whole epochs
-        loader = make_loader(store_path, "bench", batch_size=B, shuffle=True, seed=args.seed, num_workers=args.workers,
-                             cache_chunks=args.cache_chunks, shuffle_within=args.shuffle_within,
-                             persistent_workers=True)
-        n_loader, t_loader = best_of(lambda: sum(len(yb) for _, yb in loader), args.repeats)
-        loads = loader.dataset.chunk_loads / args.repeats if args.workers == 0 else None
+        def single_pass() -> int:
+            for i in single:
+                np.asarray(frames_array[int(frame_start[i]):int(frame_start[i]) + args.length])
+            return len(single)
 
-        r_mm, r_mm_loader = n_mm / t_mm, n_mm_loader / t_mm_loader
-        r_loader = n_loader / t_loader
-        print(f"\nrandom batches of {B} (workers: {args.workers}; fastest of {args.repeats} passes; "
-              "loaders: whole epochs, workers kept between epochs):")
-        print(f"  memmap, fancy index                 : {per_second(n_mm, t_mm)}")
-        print(f"  memmap, DataLoader (RandomSampler)  : {per_second(n_mm_loader, t_mm_loader)}")
-        print(f"  store.read(idx), random batches     : {per_second(n_read, t_read)}  "
-              f"({t_read / max(1, n_read // B) * 1e3:.1f} ms per batch)")
-        print(f"  store, one zarr call per window     : {per_second(len(single), t_single)}  "
-              f"({r_mm / (len(single) / t_single):,.0f}x slower than the memmap)")
-        note = f"  ({loads:.0f} chunk loads per epoch for {-(-n // rows)} chunks)" if loads is not None else ""
-        print(f"  store, make_loader (chunk shuffle)  : {per_second(n_loader, t_loader)}{note}")
-        print("\nratios (target: loader >= 0.5x memmap while >= 2x smaller):")
-        print(f"  loader / memmap fancy index        : {r_loader / r_mm:6.2f}x")
-        print(f"  loader / memmap DataLoader         : {r_loader / r_mm_loader:6.2f}x")
-        print(f"  disk: memmap / zarr (lossless)     : {npy_bytes / zarr_bytes:6.2f}x")
+        # ---- chunk-aware loaders, whole epochs
+        def loader(set_name: str, threads: int | None = None):
+            return make_loader(store_path, set_name, batch_size=B, shuffle=True, seed=args.seed,
+                               shuffle_within=args.shuffle_within, decode_threads=threads)
+
+        loaders = {
+            "frames": loader("bench"),
+            "frames0": loader("bench", 0),
+            "frames1": loader("bench", 1),
+            "windows": loader("bench_windows"),
+            "compact": loader("bench_compact"),
+        }
+
+        def epoch(ld) -> Callable[[], int]:
+            return lambda: sum(len(yb) for _, yb in ld)
+
+        for ld in loaders.values():  # warm-up: page cache, buffers
+            epoch(ld)()
+        memmap_pass()
+        rates, cpu, paired = interleaved({
+            "memmap": memmap_pass,
+            "memmap_loader": lambda: sum(len(yb) for _, yb in mm_loader),
+            "loader": epoch(loaders["frames"]),
+            "loader0": epoch(loaders["frames0"]),
+            "loader1": epoch(loaders["frames1"]),
+            "loader_windows": epoch(loaders["windows"]),
+            "loader_compact": epoch(loaders["compact"]),
+            "read": read_pass,
+            "single": single_pass,
+        }, "memmap", ["loader", "loader0", "loader1", "loader_windows", "loader_compact"], args.repeats)
+        best = {k: max(v) for k, v in rates.items()}
+        median = {k: statistics.median(v) for k, v in rates.items()}
+        cpu_best = {k: min(v) for k, v in cpu.items()}
+        epochs = args.repeats + 1
+        loads = loaders["frames"].dataset.chunk_loads / epochs
+        n_chunks = reader.layout("bench").n_chunks
+
+        def line(label: str, key: str, extra: str = "") -> None:
+            print(f"  {label:<46}: {best[key]:12,.0f} windows/s  (median {median[key]:10,.0f})  "
+                  f"{cpu_best[key]:7.3f} us CPU/window{extra}")
+
+        print(f"\nrandom batches of {B}, 1 process (torch threads 1); {args.repeats} rounds of interleaved passes: "
+              "fastest pass (median in brackets), least CPU time of the process per window; loaders: whole epochs:")
+        line("memmap, fancy index (reference)", "memmap")
+        line("memmap, DataLoader (RandomSampler)", "memmap_loader")
+        line(f"store, make_loader (default: decode_threads={auto_decode_threads()} now)", "loader",
+             f"  ({loads:.0f} chunk decodes per epoch for {n_chunks} chunks)")
+        line("store, make_loader, decode_threads=0", "loader0")
+        line("store, make_loader, decode_threads=1", "loader1")
+        line("store, make_loader, layout 'windows' (format 1)", "loader_windows")
+        line("store, make_loader, byte shuffle (compact)", "loader_compact")
+        line("store.read(idx), uniformly random batches", "read",
+             f"  ({B / best['read'] * 1e3:.1f} ms per batch)")
+        line("store, one zarr call per window", "single")
+        ratio = statistics.median(paired["loader"])
+        disk = npy_bytes / zarr_bytes
+
+        def paired_line(label: str, key: str) -> None:
+            values = paired[key]
+            print(f"  {label:<43}: {statistics.median(values):6.2f}x   (rounds: "
+                  + ", ".join(f"{v:.2f}" for v in values) + ")")
+
+        print("\nratios (target: loader >= 0.5x memmap while >= 2x smaller); each loader epoch against the memmap "
+              "pass right before it, median over rounds:")
+        paired_line("loader (default) / memmap fancy index", "loader")
+        paired_line("loader decode_threads=0 / memmap", "loader0")
+        paired_line("loader decode_threads=1 / memmap", "loader1")
+        paired_line("loader 'windows' layout / memmap", "loader_windows")
+        paired_line("loader byte shuffle (compact) / memmap", "loader_compact")
+        print(f"  fastest passes, loader / memmap            : {best['loader'] / best['memmap']:6.2f}x")
+        print(f"  loader / memmap DataLoader (fastest)       : {best['loader'] / best['memmap_loader']:6.2f}x")
+        print(f"  CPU per window, memmap / loader            : {cpu_best['memmap'] / cpu_best['loader']:6.2f}x   "
+              f"(decode_threads=0: {cpu_best['memmap'] / cpu_best['loader0']:.2f}x; load-independent efficiency)")
+        print(f"  uniform store.read / memmap                : {best['read'] / best['memmap']:8.4f}x")
+        print(f"  disk: memmap / zarr (lossless)             : {disk:6.2f}x   {'MET' if disk >= 2 else 'NOT MET'}")
+        print(f"  target: {'MET' if ratio >= 0.5 and disk >= 2 else 'NOT MET'} (paired median {ratio:.2f}x, "
+              f"disk {disk:.2f}x)")
+        load_after = os.getloadavg()
+        print(f"\nload average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f} "
+              f"on {os.cpu_count()} cores (other processes slow both sides)")
     return 0
 
 

@@ -8,15 +8,19 @@ from scipy.spatial.transform import Rotation
 
 from virtimu.types import NULL_LABEL, Recording, WindowSet
 from virtimu.windows import (
+    LabelUnifier,
+    StreamFilter,
     WindowConfig,
     apply_balance,
     balance_classes,
     concat_windowsets,
     drop_null,
     drop_small_classes,
+    global_steps,
     make_windows,
     plan_balance,
     select_channels,
+    stream_windows,
     unify_label_maps,
     window_labels,
     window_recording,
@@ -378,3 +382,208 @@ def test_make_windows_balances_per_config():
     assert ws.class_counts() == {"walk": 8, "run": 8} and report.counts["balance"] == {"walk": 8, "run": 8}
     ws2, _ = make_windows([rec], WindowConfig(length=10, overlap=0.0, balance="interpolate", seed=2))
     np.testing.assert_array_equal(ws.X, ws2.X)
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def _mixed_recordings() -> list[Recording]:
+    """Recordings with clashing label maps, a NaN gap, an unlabelled and a too-short one, gait-like thigh signals."""
+    rng = np.random.default_rng(7)
+    recs = []
+    maps = [{0: "null", 1: "walking", 2: "standing"}, {0: "null", 1: "standing", 2: "sitting", 3: "walking"},
+            {0: "null", 5: "jumping", 1: "walking"}]
+    for i, T in enumerate([230, 180, 75, 310, 9, 140]):
+        lm = maps[i % 3]
+        codes = sorted(lm)
+        labels = np.repeat(rng.choice(codes, size=T // 20 + 1), 20)[:T]
+        rec = _rec(T=T, fs=50.0, labels=labels, label_map=lm, name=f"r{i}", subject=f"s{i % 2}", seed=i,
+                   kinds=("acc", "gyro"))
+        t = np.arange(T) / 50.0
+        for s in SITES:  # gravity plus a 1.5 Hz swing on half the recordings: some windows pass the filter
+            col = rec.channels.index(f"{s}/acc_z")
+            rec.signals[:, col] += 9.81 + (4.0 * np.sin(2 * np.pi * 1.5 * t) if i % 2 else 0.0)
+        if i == 3:
+            rec.signals[100:104, 2] = np.nan
+        recs.append(rec)
+    recs.append(_rec(T=120, labels=None, name="unlabelled", seed=9, kinds=("acc", "gyro")))
+    return recs
+
+
+def _concat_batches(batches: list[WindowSet]) -> WindowSet:
+    last = batches[-1]
+    return WindowSet(X=np.concatenate([b.X for b in batches]), y=np.concatenate([b.y for b in batches]),
+                     subject=np.concatenate([b.subject for b in batches]),
+                     recording=np.concatenate([b.recording for b in batches]),
+                     start=np.concatenate([b.start for b in batches]),
+                     source=np.concatenate([b.source for b in batches]), channels=last.channels, units=last.units,
+                     fs=last.fs, label_map=last.label_map)
+
+
+def _assert_same_windows(a: WindowSet, b: WindowSet) -> None:
+    for key in ("X", "y", "subject", "recording", "start", "source"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+    assert a.label_map == b.label_map and a.channels == b.channels and a.units == b.units and a.fs == b.fs
+
+
+def test_label_unifier_gives_unify_label_maps_codes_one_map_at_a_time():
+    maps = [{0: "null", 1: "walk", 2: "run"}, {0: "null", 2: "sit", 3: "walk"}, {7: "jump", 1: "sit"}]
+    unified, translations = unify_label_maps(maps)
+    unifier = LabelUnifier()
+    assert [unifier.add(m) for m in maps] == translations and unifier.label_map == unified
+
+
+@pytest.mark.parametrize("cfg", [
+    WindowConfig(length=20, overlap=0.5, purity=0.6),
+    WindowConfig(length=20, overlap=0.5, drop_null=True),
+    WindowConfig(length=16, overlap=0.75, drop_null=True, min_class_windows=15),
+    WindowConfig(length=20, overlap=0.0, fs=25.0, min_class_windows=6, magnitude=True),
+])
+def test_stream_windows_gives_make_windows_set_report_and_attrs(cfg):
+    recs = _mixed_recordings()
+    ref, ref_report = make_windows(recs, cfg)
+    batches: list[WindowSet] = []
+    report, attrs = stream_windows(lambda: iter(recs), cfg, batches.append)
+    assert len(batches) == len(recs)  # one batch per recording, empty ones included
+    assert max(len(b) for b in batches) < len(ref) or len(ref) == 0
+    _assert_same_windows(_concat_batches(batches), ref)
+    assert report.to_dict() == ref_report.to_dict() and report.format() == ref_report.format()
+    assert attrs == ref.attrs
+    if global_steps(cfg):
+        assert "min_class_windows" in report.counts
+        assert any("min_class_windows" in why for why in report.dropped_classes.values())
+
+
+def test_stream_windows_needs_two_passes_for_min_class_windows_and_refuses_balancing():
+    recs = _mixed_recordings()
+    with pytest.raises(ValueError, match="callable"):
+        stream_windows(iter(recs), WindowConfig(length=20, min_class_windows=5), lambda ws: None)
+    with pytest.raises(ValueError, match="make_windows"):
+        stream_windows(recs, WindowConfig(length=20, balance="oversample"), lambda ws: None)
+    assert global_steps(WindowConfig(balance="interpolate", min_class_windows=3)) == ["min_class_windows", "balance"]
+    with pytest.raises(ValueError, match="no recordings"):
+        stream_windows([], WindowConfig(length=20), lambda ws: None)
+    other = _rec(T=100, fs=100.0, name="fast", kinds=("acc", "gyro"))
+    with pytest.raises(ValueError, match=r"set 7 .* fs 100.0 Hz != 50.0 Hz"):  # the message of concat_windowsets
+        stream_windows([*recs, other], WindowConfig(length=20), lambda ws: None)
+
+
+def test_stream_filter_report_equals_one_filter_of_the_whole_set():
+    from virtimu.labels.filtering import FilterRules, filter_windows
+
+    cfg = WindowConfig(length=50, overlap=0.5, drop_null=True)
+    recs = _mixed_recordings()
+    ref, _ = make_windows(recs, cfg)
+    rules = FilterRules.default()
+    ref_kept, ref_report = filter_windows(ref, rules)
+    stage = StreamFilter(rules)
+    batches: list[WindowSet] = []
+    _, attrs = stream_windows(recs, cfg, batches.append, stage=stage)
+    report = stage.report()
+    assert 0 < ref_report.n_dropped < ref_report.n_windows and ref_report.notes  # the test exercises drops and notes
+    assert report.to_dict(include_mask=True) == ref_report.to_dict(include_mask=True)
+    assert report.format() == ref_report.format()
+    assert stage.attrs() == ref_kept.attrs["label_filter"]
+    _assert_same_windows(_concat_batches(batches), ref_kept)
+
+
+def _set_contents(path, name: str) -> tuple[dict, dict]:
+    """(arrays, attrs without commit times) of a stored window set."""
+    import json
+
+    import zarr
+
+    group = zarr.open_group(path / "windows" / name, mode="r")
+    arrays = {key: np.asarray(group[key][:]) for key in group.array_keys()}
+    attrs = json.loads((path / "windows" / name / "zarr.json").read_text())["attributes"]
+    for entry in attrs["provenance"]:
+        entry.pop("time")
+    return arrays, attrs
+
+
+@pytest.mark.parametrize("options, cfg", [
+    (["--drop-null", "--filter", "default"], WindowConfig(drop_null=True)),
+    (["--length", "16", "--overlap", "0.75", "--min-class-windows", "15", "--filter", "default"],
+     WindowConfig(length=16, overlap=0.75, min_class_windows=15)),
+    (["--balance", "oversample", "--drop-null"], WindowConfig(balance="oversample", drop_null=True)),
+])
+def test_cli_windows_streams_the_set_the_in_memory_path_writes(tmp_path, capsys, monkeypatch, options, cfg):
+    import virtimu.windows as vw
+    from virtimu.cli import main
+    from virtimu.labels.filtering import FilterRules, filter_windows
+    from virtimu.store import RecordingStore
+    from virtimu.store.windows import WindowAppender, WindowStore
+
+    recs = _mixed_recordings()
+    streamed, reference = tmp_path / "streamed.zarr", tmp_path / "reference.zarr"
+    for path in (streamed, reference):
+        store = RecordingStore(path)
+        for rec in recs:
+            store.write(rec)
+    batch_sizes: list[int] = []
+    original_add = WindowAppender.add
+
+    def spy_add(self, ws):
+        batch_sizes.append(len(ws))
+        return original_add(self, ws)
+
+    monkeypatch.setattr(WindowAppender, "add", spy_add)
+    balance = cfg.balance != "none"
+    if not balance:  # the streaming path never holds the run's windows together
+        monkeypatch.setattr(vw, "concat_windowsets", lambda sets: pytest.fail("concatenated the whole run"))
+    for _ in range(2):  # a new set, then an append to it
+        assert main(["windows", str(streamed), "--name", "w", "--quiet", *options]) == 0
+    printed = capsys.readouterr().out
+    monkeypatch.undo()
+    if not balance:
+        assert len(batch_sizes) == 2 * len(recs)  # one batch per recording
+    else:
+        assert len(batch_sizes) == 2
+
+    rstore = RecordingStore(reference, mode="r")
+    for _ in range(2):
+        ws, report = make_windows([rstore.read(s, n) for s, n in rstore.list()], cfg)
+        assert report.format() in printed
+        if "--filter" in options:
+            ws, freport = filter_windows(ws, FilterRules.default())
+            assert freport.format() in printed
+        WindowStore(reference).append("w", ws)
+    got, want = _set_contents(streamed, "w"), _set_contents(reference, "w")
+    assert sorted(got[0]) == sorted(want[0])
+    for key in want[0]:
+        np.testing.assert_array_equal(got[0][key], want[0][key], err_msg=key)
+    assert got[1] == want[1]
+    assert len(got[1]["provenance"]) == 2
+
+
+def test_cli_windows_killed_before_its_commit_leaves_the_set_unchanged(tmp_path, capsys, monkeypatch):
+    from virtimu.cli import main
+    from virtimu.store import RecordingStore
+    from virtimu.store.windows import WindowStore
+
+    path = tmp_path / "s.zarr"
+    store = RecordingStore(path)
+    for rec in _mixed_recordings():
+        store.write(rec)
+    assert main(["windows", str(path), "--length", "20", "--quiet"]) == 0
+    before = _set_contents(path, "default")
+    X_before = WindowStore(path, mode="r").read("default").X
+
+    def die(group, attrs):
+        raise KeyboardInterrupt  # stands for a killed process: after every row was written, before the commit
+
+    monkeypatch.setattr(WindowStore, "_commit", staticmethod(die))
+    with pytest.raises(KeyboardInterrupt):
+        main(["windows", str(path), "--length", "20", "--quiet"])
+    with pytest.raises(KeyboardInterrupt):
+        main(["windows", str(path), "--length", "20", "--quiet", "--name", "fresh"])
+    monkeypatch.undo()
+    reader = WindowStore(path, mode="r")
+    assert reader.list_sets() == ["default"] and _set_contents(path, "default")[1] == before[1]
+    assert not [p for p in (path / "windows").iterdir() if p.name.startswith(".tmp-")]
+    n = reader.n_windows("default")
+    assert n == len(X_before) > 0
+    np.testing.assert_array_equal(reader.read("default").X, X_before)
+    assert main(["windows", str(path), "--length", "20", "--quiet"]) == 0  # the rerun appends the run once
+    assert WindowStore(path, mode="r").n_windows("default") == 2 * n
+    capsys.readouterr()

@@ -7,6 +7,14 @@ Pipeline (``make_windows``)::
     --> concat_windowsets (one label map, unified by name)
     --> drop_null --> drop_small_classes --> balance_classes                      (make_windows)
 
+`stream_windows` runs the same steps one recording at a time and hands each
+recording's windows to a sink (a `virtimu.store.windows.WindowAppender`) as
+soon as they are cut, so memory holds one recording, not the run; its
+output, concatenated, is make_windows' set (same windows, order, label codes,
+report).  drop_null and the acceleration filter (`StreamFilter`) work window
+by window; min_class_windows takes two passes (count, then write);
+balancing needs the whole set and stays with make_windows.
+
 Settings live in `WindowConfig`; its defaults are the setting of the
 virtual-IMU paper "001" (60 frames, 50 % overlap, recording rate kept).  The
 setting of paper "000" is ``WindowConfig(length=100, fs=25, magnitude=True,
@@ -37,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -474,6 +482,41 @@ def window_recording(rec: Recording, cfg: WindowConfig, label_mapper: LabelMappe
 _COUNT_ATTRS = ("n_cut", "n_nan", "n_impure", "n_windows")
 
 
+class LabelUnifier:
+    """Unifies label maps one at a time, as `unify_label_maps` does for a list of them.
+
+    null_name: name of code ``NULL_LABEL`` (`unify_label_maps` takes it from
+    the first map that has that code).  ``add(map)`` returns the map's code
+    translation; codes given out never change, so the translations of
+    earlier maps stay valid.  ``label_map`` is the unified map so far.
+    """
+
+    def __init__(self, null_name: str = NULL_NAME) -> None:
+        self.null_name = null_name
+        self._unified: dict[int, str] = {NULL_LABEL: null_name}
+        self._by_name: dict[str, int] = {null_name: NULL_LABEL}
+
+    @property
+    def label_map(self) -> dict[int, str]:
+        """The unified map so far, {code: name} in code order."""
+        return dict(sorted(self._unified.items()))
+
+    def add(self, label_map: dict[int, str]) -> dict[int, int]:
+        """{old code: unified code} for every code of ``label_map`` (new names get codes)."""
+        tr: dict[int, int] = {}
+        for code in sorted(label_map):
+            name = label_map[code]
+            if code == NULL_LABEL or name == self.null_name:
+                tr[code] = NULL_LABEL
+                continue
+            if name not in self._by_name:
+                new = code if code not in self._unified else max(self._unified) + 1
+                self._unified[new] = name
+                self._by_name[name] = new
+            tr[code] = self._by_name[name]
+        return tr
+
+
 def unify_label_maps(maps: Sequence[dict[int, str]]) -> tuple[dict[int, str], list[dict[int, int]]]:
     """One label map over all names, null = ``NULL_LABEL``, and a code translation per input map.
 
@@ -487,23 +530,9 @@ def unify_label_maps(maps: Sequence[dict[int, str]]) -> tuple[dict[int, str], li
         if NULL_LABEL in m:
             null_name = m[NULL_LABEL]
             break
-    unified: dict[int, str] = {NULL_LABEL: null_name}
-    by_name: dict[str, int] = {null_name: NULL_LABEL}
-    translations: list[dict[int, int]] = []
-    for m in maps:
-        tr: dict[int, int] = {}
-        for code in sorted(m):
-            name = m[code]
-            if code == NULL_LABEL or name == null_name:
-                tr[code] = NULL_LABEL
-                continue
-            if name not in by_name:
-                new = code if code not in unified else max(unified) + 1
-                unified[new] = name
-                by_name[name] = new
-            tr[code] = by_name[name]
-        translations.append(tr)
-    return dict(sorted(unified.items())), translations
+    unifier = LabelUnifier(null_name)
+    translations = [unifier.add(m) for m in maps]
+    return unifier.label_map, translations
 
 
 def _translate(y: np.ndarray, tr: dict[int, int]) -> np.ndarray:
@@ -521,6 +550,22 @@ def _describe(ws: WindowSet) -> str:
     return f"window set of {len(ws)} windows ({shown or 'no recordings'})"
 
 
+def _check_compatible(i: int, ws: WindowSet, ref: WindowSet) -> None:
+    """ValueError when set ``i`` differs from set 0 ``ref`` in channels, units, rate or window length."""
+    problems = []
+    if list(ws.channels) != list(ref.channels):
+        problems.append(f"channels {ws.channels} != {ref.channels}")
+    if list(ws.units) != list(ref.units):
+        problems.append(f"units {ws.units} != {ref.units}")
+    if not np.isclose(ws.fs, ref.fs, rtol=_RATE_RTOL, atol=0.0):
+        problems.append(f"fs {ws.fs} Hz != {ref.fs} Hz")
+    if ws.X.shape[1] != ref.X.shape[1]:
+        problems.append(f"window length {ws.X.shape[1]} != {ref.X.shape[1]}")
+    if problems:
+        raise ValueError(f"concat_windowsets: set {i} ({_describe(ws)}) does not match set 0 "
+                         f"({_describe(ref)}): " + "; ".join(problems))
+
+
 def concat_windowsets(sets: Sequence[WindowSet]) -> WindowSet:
     """Concatenate window sets with the same channels, units, rate and window length.
 
@@ -532,20 +577,8 @@ def concat_windowsets(sets: Sequence[WindowSet]) -> WindowSet:
     if not sets:
         raise ValueError("concat_windowsets: no window sets to concatenate")
     ref = sets[0]
-    L = ref.X.shape[1]
     for i, ws in enumerate(sets[1:], start=1):
-        problems = []
-        if list(ws.channels) != list(ref.channels):
-            problems.append(f"channels {ws.channels} != {ref.channels}")
-        if list(ws.units) != list(ref.units):
-            problems.append(f"units {ws.units} != {ref.units}")
-        if not np.isclose(ws.fs, ref.fs, rtol=_RATE_RTOL, atol=0.0):
-            problems.append(f"fs {ws.fs} Hz != {ref.fs} Hz")
-        if ws.X.shape[1] != L:
-            problems.append(f"window length {ws.X.shape[1]} != {L}")
-        if problems:
-            raise ValueError(f"concat_windowsets: set {i} ({_describe(ws)}) does not match set 0 "
-                             f"({_describe(ref)}): " + "; ".join(problems))
+        _check_compatible(i, ws, ref)
     label_map, translations = unify_label_maps([ws.label_map for ws in sets])
     attrs = dict(ref.attrs)
     for key in _COUNT_ATTRS:
@@ -805,3 +838,210 @@ def make_windows(recordings: Iterable[Recording], cfg: WindowConfig, label_mappe
     ws.attrs["report"] = report.to_dict()
     logger.info("make_windows: %d recordings -> %d windows", report.n_recordings, len(ws))
     return ws, report
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def global_steps(cfg: WindowConfig) -> list[str]:
+    """Steps of ``cfg`` needing the whole run's class counts or windows ('min_class_windows', 'balance')."""
+    steps = []
+    if cfg.min_class_windows > 0:
+        steps.append("min_class_windows")
+    if cfg.balance != "none":
+        steps.append("balance")
+    return steps
+
+
+def _add_counts(counter: dict[int, int], y: np.ndarray) -> None:
+    codes, counts = np.unique(y, return_counts=True)
+    for code, n in zip(codes.tolist(), counts.tolist(), strict=True):
+        counter[code] = counter.get(code, 0) + n
+
+
+def _named_counts(counter: dict[int, int], label_map: dict[int, str]) -> dict[str, int]:
+    """{name: windows} in code order (as `WindowSet.class_counts`)."""
+    return {label_map[c]: n for c, n in sorted(counter.items()) if n}
+
+
+def _unified_windows(recordings: Iterable[Recording], cfg: WindowConfig, label_mapper: LabelMapper | None,
+                     progress: bool, desc: str) -> Iterator[tuple[WindowSet, LabelUnifier]]:
+    """Each recording's windows with y in the codes of the label map unified so far (its ``label_map``)."""
+    unifier: LabelUnifier | None = None
+    ref: WindowSet | None = None
+    for i, rec in enumerate(tqdm(recordings, desc=desc, unit="rec", disable=not progress)):
+        ws = window_recording(rec, cfg, label_mapper)
+        if ref is None:  # metadata of the first set, for the error message of concat_windowsets
+            ref = dataclasses.replace(ws, X=np.broadcast_to(np.zeros((1, 1, 1), dtype=np.float32), ws.X.shape))
+            unifier = LabelUnifier(ws.label_map.get(NULL_LABEL, NULL_NAME))
+        else:
+            _check_compatible(i, ws, ref)
+        tr = unifier.add(ws.label_map)
+        yield dataclasses.replace(ws, y=_translate(ws.y, tr), label_map=unifier.label_map), unifier
+
+
+def stream_windows(recordings: Iterable[Recording] | Callable[[], Iterable[Recording]], cfg: WindowConfig,
+                   sink: Callable[[WindowSet], None], label_mapper: LabelMapper | None = None,
+                   progress: bool = False,
+                   stage: Callable[[WindowSet], WindowSet] | None = None) -> tuple[WindowReport, dict[str, Any]]:
+    """`make_windows` one recording at a time: each recording's windows go to ``sink`` as soon as they are cut.
+
+    Memory holds one recording's windows, not the run's.  Concatenated, the
+    sets given to ``sink`` (one per recording, in order, also when empty)
+    are exactly the set `make_windows` returns for the same input: same
+    windows in the same order, y in the codes of the label map unified so
+    far (each set's ``label_map``; codes never change once given, and the
+    last map is make_windows' map).  Returns (report, attrs): the same
+    `WindowReport` and the attrs make_windows gives its set (config, n_cut,
+    n_nan, n_impure, n_windows, report).
+
+    Steps: drop_null works window by window.  min_class_windows needs the
+    class counts of the whole run first, so it takes two passes (the first
+    windows everything and counts, the second drops the small classes and
+    writes): ``recordings`` must then be a zero-argument callable returning
+    a fresh iterable of the same recordings (it may always be one).
+    Balancing needs every window at once: ValueError (use make_windows).
+    stage: an optional step on each recording's windows after these (e.g.
+    `StreamFilter`), before the sink; it must treat each window on its own.
+    """
+    if cfg.balance != "none":
+        raise ValueError("stream_windows: balancing needs every window of the run at once; use make_windows")
+    two_pass = cfg.min_class_windows > 0
+    if two_pass and not callable(recordings):
+        raise ValueError("stream_windows: min_class_windows needs two passes over the recordings; pass a "
+                         "zero-argument callable that returns them")
+    source = recordings if callable(recordings) else (lambda: recordings)
+
+    small: list[int] = []
+    if two_pass:
+        totals: dict[int, int] = {}
+        for ws, _ in _unified_windows(source(), cfg, label_mapper, progress, "windows (counting)"):
+            _add_counts(totals, ws.y[ws.y != NULL_LABEL] if cfg.drop_null else ws.y)
+        small = sorted(c for c, n in totals.items() if n < cfg.min_class_windows and c != NULL_LABEL)
+
+    report = WindowReport(config=cfg.to_dict())
+    counts: dict[str, dict[int, int]] = {"windowed": {}}
+    if cfg.drop_null:
+        counts["drop_null"] = {}
+    if two_pass:
+        counts["min_class_windows"] = {}
+    n_windows = 0
+    unifier: LabelUnifier | None = None
+    for ws, unifier in _unified_windows(source(), cfg, label_mapper, progress, "windows"):  # noqa: B007 (used after)
+        report.n_recordings += 1
+        report.n_short += int(ws.attrs["n_cut"] == 0)
+        report.n_cut += int(ws.attrs["n_cut"])
+        report.n_nan += int(ws.attrs["n_nan"])
+        report.n_impure += int(ws.attrs["n_impure"])
+        _add_counts(counts["windowed"], ws.y)
+        if cfg.drop_null:
+            ws = drop_null(ws)
+            _add_counts(counts["drop_null"], ws.y)
+        if two_pass:
+            ws = ws.subset(~np.isin(ws.y, small)) if small else ws
+            _add_counts(counts["min_class_windows"], ws.y)
+        n_windows += len(ws)
+        if stage is not None:
+            ws = stage(ws)
+        sink(ws)
+    if unifier is None:
+        raise ValueError("make_windows: no recordings")
+    label_map = unifier.label_map
+    report.counts = {step: _named_counts(c, label_map) for step, c in counts.items()}
+    if cfg.drop_null and counts["windowed"].get(NULL_LABEL):
+        report.dropped_classes[label_map[NULL_LABEL]] = (f"null class, {counts['windowed'][NULL_LABEL]} windows "
+                                                         "(drop_null)")
+    if two_pass:
+        before = report.counts["drop_null" if cfg.drop_null else "windowed"]
+        after = report.counts["min_class_windows"]
+        for name, n in before.items():
+            if name not in after:
+                report.dropped_classes[name] = f"{n} windows < min_class_windows={cfg.min_class_windows}"
+    attrs = {"config": cfg.to_dict(), "n_cut": report.n_cut, "n_nan": report.n_nan, "n_impure": report.n_impure,
+             "n_windows": n_windows, "report": report.to_dict()}
+    logger.info("stream_windows: %d recordings -> %d windows", report.n_recordings, n_windows)
+    return report, attrs
+
+
+class StreamFilter:
+    """The acceleration-based label filter (`virtimu.labels.filtering.filter_windows`) applied recording by
+    recording, with one report for the whole run.
+
+    ``StreamFilter(rules)(ws)`` filters one batch of windows and returns the
+    kept ones (a `stream_windows` stage).  `report` merges the batches'
+    reports into the one `filter_windows` gives for their concatenation
+    (per-class counts, per-condition counts, the first ``max_examples``
+    dropped windows per class, notes, the keep mask), `attrs` the
+    ``label_filter`` attrs it sets.  Every window's statistics depend on that
+    window only, so filtering batch by batch drops the same windows.  The
+    batches must share one label space, later maps extending earlier ones
+    (as `stream_windows` gives them).
+    """
+
+    def __init__(self, rules: Any, max_examples: int = 5, **options: Any) -> None:
+        self.rules = rules
+        self.max_examples = int(max_examples)
+        self.options = options
+        self._reports: list[Any] = []
+        self._keep: list[np.ndarray] = []
+        self._label_map: dict[int, str] = {}
+
+    def __call__(self, ws: WindowSet) -> WindowSet:
+        from virtimu.labels.filtering import filter_windows
+
+        self._label_map = dict(ws.label_map)
+        if len(ws) == 0:
+            self._keep.append(np.zeros(0, dtype=bool))
+            return ws
+        kept, report = filter_windows(ws, self.rules, max_examples=self.max_examples, **self.options)
+        self._reports.append(report)
+        self._keep.append(report.keep)
+        return kept
+
+    def report(self) -> Any:
+        """The merged `FilterReport` of every batch so far."""
+        from virtimu.labels.filtering import ConditionResult, FilterReport
+
+        code_of = {name: code for code, name in sorted(self._label_map.items(), reverse=True)}
+
+        def class_order(label: str) -> int:
+            return code_of.get(label, len(code_of))
+
+        per_class: dict[str, dict[str, int]] = {}
+        conditions: dict[tuple[str, int], ConditionResult] = {}
+        notes: dict[tuple[str, int], str] = {}
+        examples: dict[str, list[tuple[str, int]]] = {}
+        for rep in self._reports:
+            for label, row in rep.per_class.items():
+                total = per_class.setdefault(label, {"windows": 0, "kept": 0, "dropped": 0,
+                                                     "conditions": row["conditions"]})
+                for key in ("windows", "kept", "dropped"):
+                    total[key] += row[key]
+            skipped = [r for r in rep.conditions if r.skipped]
+            for r, note in zip(skipped, rep.notes, strict=False):
+                notes.setdefault((r.label, r.index), note)
+            for r in rep.conditions:
+                key = (r.label, r.index)
+                if key in conditions:
+                    conditions[key].n_checked += r.n_checked
+                    conditions[key].n_failed += r.n_failed
+                else:
+                    conditions[key] = ConditionResult(r.label, r.index, r.condition, list(r.keys), r.n_checked,
+                                                      r.n_failed)
+            for label, items in rep.examples.items():
+                examples.setdefault(label, []).extend(items)
+        ordered = sorted(conditions, key=lambda k: (class_order(k[0]), k[1]))
+        return FilterReport(
+            keep=np.concatenate(self._keep) if self._keep else np.zeros(0, dtype=bool),
+            per_class={label: per_class[label] for label in sorted(per_class, key=class_order)},
+            conditions=[conditions[k] for k in ordered],
+            examples={label: examples[label][:self.max_examples] for label in sorted(examples, key=class_order)},
+            notes=[notes[k] for k in ordered if k in notes],
+            rules_source=self.rules.source,
+        )
+
+    def attrs(self) -> dict[str, Any]:
+        """The ``label_filter`` attrs `filter_windows` puts on its kept set, for the whole run."""
+        report = self.report()
+        return {"rules": self.rules.source, "windows": report.n_windows, "kept": report.n_kept,
+                "dropped": report.n_dropped}

@@ -153,3 +153,107 @@ def test_loader_with_two_workers_yields_the_same_samples(stored):
         np.testing.assert_array_equal(y.numpy(), ws.y[rows])
     ordered = list(make_loader(path, "train", indices[:100], batch_size=30, shuffle=False))
     assert sample_ids(ordered) == indices[:100].tolist() and len(ordered) == 4
+
+
+# --------------------------------------------------------------------------- the in-process loader
+
+
+@pytest.fixture(scope="module")
+def overlapping(tmp_path_factory) -> tuple[Path, WindowSet]:
+    """Set 'frames' (layout 'frames', shared frames) and 'windows' (format 1): 50 % overlapping windows of
+    30 recordings; channel 0 holds the frame's global index, so a window is identified by X[:, 0, 0]."""
+    rng = np.random.default_rng(3)
+    parts = {k: [] for k in ("X", "recording", "start")}
+    base = 0
+    for r in range(30):
+        T = int(rng.integers(20, 120))
+        x = rng.normal(size=(T, C)).astype(np.float32)
+        x[:, 0] = base + np.arange(T)
+        base += T
+        starts = np.arange(0, T - L + 1, L // 2)
+        parts["X"].append(np.stack([x[s:s + L] for s in starts]))
+        parts["recording"] += [f"demo/r{r}"] * starts.size
+        parts["start"].append(starts)
+    X = np.concatenate(parts["X"])
+    n = X.shape[0]
+    ws = WindowSet(X=X, y=rng.integers(0, 3, size=n), subject=np.array(["s"] * n),
+                   recording=np.array(parts["recording"]), start=np.concatenate(parts["start"]),
+                   source=np.array(["demo"] * n), channels=["w/acc_x", "w/acc_y", "w/acc_z"], units=["m/s^2"] * 3,
+                   fs=50.0, label_map={0: "null", 1: "walk", 2: "sit"})
+    path = tmp_path_factory.mktemp("overlap") / "store.zarr"
+    store = WindowStore(path)
+    store.append("frames", ws, chunk_rows=16)  # 128 frames a chunk: several dozen chunks
+    store.append("windows", ws, chunk_rows=16, layout="windows")
+    return path, ws
+
+
+def window_keys(batches) -> list[float]:
+    return [float(v) for X, _ in batches for v in X[:, 0, 0].tolist()]
+
+
+@pytest.mark.parametrize("set_name", ["frames", "windows"])
+def test_loader_epochs_serve_every_window_once_with_any_decode_threads(overlapping, set_name):
+    path, ws = overlapping
+    key_of = {float(k): i for i, k in enumerate(ws.X[:, 0, 0])}
+    runs = {}
+    for threads in (0, 1, 2):
+        loader = make_loader(path, set_name, batch_size=24, seed=5, decode_threads=threads, prefetch=3)
+        epochs = [list(loader) for _ in range(2)]
+        runs[threads] = [window_keys(e) for e in epochs]
+        n_chunks = WindowStore(path, mode="r").layout(set_name).n_chunks
+        assert loader.dataset.chunk_loads == 2 * n_chunks  # each chunk decoded once per epoch
+        for epoch in epochs:
+            rows = [key_of[k] for k in window_keys(epoch)]
+            assert sorted(rows) == list(range(len(ws)))
+            X = torch.cat([b[0] for b in epoch]).numpy()
+            y = torch.cat([b[1] for b in epoch]).numpy()
+            np.testing.assert_array_equal(X, ws.X[rows])
+            np.testing.assert_array_equal(y, ws.y[rows])
+        assert runs[threads][0] != runs[threads][1]  # a new order each epoch
+    assert runs[0] == runs[1] == runs[2]  # threads change the speed, not the batches
+    # the batches are the sampler's, as a DataLoader over the same dataset would serve them
+    loader = make_loader(path, set_name, batch_size=24, seed=5)
+    epoch0 = loader.batch_sampler.epoch_batches(0)
+    expected = [[float(ws.X[loader.dataset.indices[p], 0, 0]) for p in b] for b in epoch0]
+    assert window_keys(loader) == [k for b in expected for k in b]
+
+
+def test_loader_stops_early_and_falls_back_to_the_cache_for_scattered_plans(overlapping, monkeypatch):
+    import virtimu.data.torch_dataset as td
+
+    path, ws = overlapping
+    loader = make_loader(path, "frames", batch_size=16, decode_threads=2)
+    for k, _ in enumerate(loader):
+        if k == 2:
+            break  # the decoding threads are shut down with the generator
+    assert sorted(window_keys(loader)) == sorted(ws.X[:, 0, 0].tolist())  # the next epoch is whole
+    order = np.random.default_rng(0).permutation(len(ws))
+    monkeypatch.setattr(td, "MAX_PLANNED_CHUNKS", 2)  # a scattered sequential pass would pin too many chunks
+    ordered = make_loader(path, "frames", indices=order, batch_size=50, shuffle=False)
+    X = torch.cat([b[0] for b in ordered]).numpy()
+    np.testing.assert_array_equal(X, ws.X[order])
+    assert len(ordered) == -(-len(ws) // 50)
+
+
+def test_loader_applies_the_transform_and_set_epoch(overlapping):
+    path, ws = overlapping
+    loader = make_loader(path, "frames", batch_size=32, seed=1, transform=lambda x: x * 0 - 1)
+    X, y = next(iter(loader))
+    assert torch.all(X == -1) and y.dtype == torch.int64
+    plain = make_loader(path, "frames", batch_size=32, seed=1)
+    first = window_keys(plain)
+    plain.set_epoch(0)
+    assert window_keys(plain) == first
+
+
+def test_auto_decode_threads_uses_an_idle_core_only(monkeypatch):
+    import virtimu.data.torch_dataset as td
+
+    monkeypatch.setattr(td.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(td.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
+    assert td.auto_decode_threads() == 1
+    monkeypatch.setattr(td.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    assert td.auto_decode_threads() == 0
+    monkeypatch.setattr(td.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(td.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert td.auto_decode_threads() == 0

@@ -150,20 +150,22 @@ def test_append_two_sources_reopen_random_reads_match_reference(store_path):
         reader.read("test")
 
 
-def test_reads_decompress_only_the_needed_chunks(store_path, monkeypatch):
+@pytest.mark.parametrize("layout", ["frames", "windows"])
+def test_reads_decompress_only_the_needed_chunks(store_path, monkeypatch, layout):
     store = WindowStore(store_path)
-    a = make_windows(200, "demo", seed=3)
-    store.append("s", a, chunk_rows=CHUNK)  # 7 chunks
+    a = make_windows(200, "demo", seed=3)  # random windows: nothing to share, CHUNK windows per chunk
+    store.append("s", a, chunk_rows=CHUNK, layout=layout)  # 7 chunks
     reader = WindowStore(store_path, mode="r")
     view = reader._view("s")
+    assert reader.info("s")["layout"] == layout and reader.layout("s").n_chunks == 7
     loaded = []
-    original = type(view).read_chunk
+    original = type(view).read_frames
 
-    def spy(self, chunk):
+    def spy(self, chunk, out=None):
         loaded.append(chunk)
-        return original(self, chunk)
+        return original(self, chunk, out)
 
-    monkeypatch.setattr(type(view), "read_chunk", spy)
+    monkeypatch.setattr(type(view), "read_frames", spy)
     idx = np.array([5, 190, 6, 40, 33, 7])  # chunks 0, 5, 0, 1, 1, 0
     np.testing.assert_array_equal(reader.read("s", idx).X, a.X[idx])
     assert loaded == [0, 1, 5]
@@ -176,7 +178,7 @@ def test_direct_chunk_reads_equal_zarr_reads(store_path, tmp_path):
     a = make_windows(100, "demo", seed=26)
     a.X[32:64] = 0.0  # an all-zero chunk, which zarr does not write
     store = WindowStore(store_path)
-    store.append("s", a, chunk_rows=CHUNK)
+    store.append("s", a, chunk_rows=CHUNK, layout="windows")
     x_dir = store_path / "windows" / "s" / "X"
     assert not (x_dir / "c" / "1" / "0" / "0").exists()
     reader = direct_chunk_reader(x_dir)
@@ -191,6 +193,20 @@ def test_direct_chunk_reads_equal_zarr_reads(store_path, tmp_path):
     view._direct = None  # the zarr path
     for chunk in range(4):
         np.testing.assert_array_equal(view.read_chunk(chunk), a.X[chunk * CHUNK:(chunk + 1) * CHUNK])
+    # layout 'frames': 2-D chunks of frames, same equality
+    store.append("f", a, chunk_rows=CHUNK)
+    f_dir = store_path / "windows" / "f" / "frames"
+    frames_reader = direct_chunk_reader(f_dir)
+    frames = zarr.open_array(f_dir, mode="r")
+    assert frames.chunks == (CHUNK * L, len(CHANNELS))
+    buffer = np.empty(frames.chunks, dtype=np.float32)
+    for chunk in range(4):
+        expected = frames[chunk * CHUNK * L:(chunk + 1) * CHUNK * L]
+        assert frames_reader(chunk, buffer) is buffer
+        np.testing.assert_array_equal(buffer[:len(expected)], expected)
+    view = WindowStore(store_path, mode="r")._view("f")
+    view._direct = None
+    np.testing.assert_array_equal(np.concatenate([view.read_chunk(c) for c in range(4)]), a.X)
     store.append("z", a, chunk_rows=CHUNK, cname="zstd")
     assert store.info("z")["compression"]["cname"] == "zstd"
     np.testing.assert_array_equal(WindowStore(store_path, mode="r").read("z", np.arange(99, -1, -1)).X, a.X[::-1])
@@ -279,14 +295,16 @@ def _run_child(*args) -> int:
     return proc.exitcode
 
 
-def test_killed_writer_leaves_partial_append_invisible(store_path):
+@pytest.mark.parametrize("layout", ["frames", "windows"])
+def test_killed_writer_leaves_partial_append_invisible(store_path, layout):
     a = make_windows(50, "demo", seed=12)
     store = WindowStore(store_path)
-    store.append("s", a, chunk_rows=CHUNK)
+    store.append("s", a, chunk_rows=CHUNK, layout=layout)
     assert _run_child(str(store_path), "s", 13, "hapt") == 17
 
-    x_meta = json.loads((store_path / "windows" / "s" / "X" / "zarr.json").read_text())
-    assert x_meta["shape"][0] == 120  # the dead writer's rows are on disk ...
+    signals = "frames" if layout == "frames" else "X"
+    rows_on_disk = json.loads((store_path / "windows" / "s" / signals / "zarr.json").read_text())["shape"][0]
+    assert rows_on_disk == (120 * L if layout == "frames" else 120)  # the dead writer's rows are on disk ...
     reader = WindowStore(store_path, mode="r")
     assert reader.n_windows("s") == 50  # ... but not committed
     ws = reader.read("s")
@@ -299,7 +317,8 @@ def test_killed_writer_leaves_partial_append_invisible(store_path):
     out = WindowStore(store_path, mode="r").read("s")
     np.testing.assert_array_equal(out.X, np.concatenate([a.X, b.X]))
     assert out.label_map == a.label_map and list(out.source) == ["demo"] * 50 + ["pamap"] * 30
-    assert zarr.open_array(store_path / "windows" / "s" / "X", mode="r").shape[0] == 80
+    expected = 80 * L if layout == "frames" else 80
+    assert zarr.open_array(store_path / "windows" / "s" / signals, mode="r").shape[0] == expected
 
 
 def test_killed_creator_leaves_no_set_and_is_cleaned_up(store_path):

@@ -2,20 +2,33 @@
 
 Random access to single windows of a compressed Zarr array costs a chunk
 decompression each (about 1000x a memmap read), so this module reads whole
-chunks and keeps a few decompressed in an LRU cache, and shuffles in a way
-that uses each decompressed chunk fully:
+chunks and shuffles in a way that uses each decoded chunk fully:
 
 - `WindowDataset`: map-style dataset over (a subset of) a set's windows,
   ``dataset[i] -> (x float32 (L, C), y int64 scalar)``; ``dataset[list]``
-  and ``__getitems__`` serve a whole batch with one gather.
+  and ``__getitems__`` serve a whole batch with one gather.  Decoded chunks
+  are kept in a small LRU cache (never the whole set).
 - `ChunkShuffleSampler`: a batch sampler.  Each epoch it shuffles the order of
   the chunks, cuts them into groups of ``shuffle_within`` chunks and shuffles
-  the windows inside each group, so a chunk is decompressed once per epoch
-  while batches mix windows of ``shuffle_within`` random chunks.  With
+  the windows inside each group, so a chunk is decoded once per epoch while
+  batches mix windows of ``shuffle_within`` random chunks.  With
   ``num_workers`` W > 1 the groups are dealt to W streams and batch k comes
   from stream k mod W, matching `DataLoader`'s round-robin dispatch, so each
-  worker decompresses only its own chunks.
-- `make_loader`: the `DataLoader` built from both.
+  worker decodes only its own chunks.
+- `WindowLoader` (built by `make_loader`): iterates the batches.  In-process
+  (``num_workers=0``) it plans the epoch, decodes the chunks it will need in
+  background threads (Blosc releases the GIL) into slots of one reusable
+  buffer and gathers every batch with a single copy; with workers it runs a
+  torch `DataLoader` over the dataset and the sampler.
+
+Shuffling granularity: a chunk is about 2 MiB of consecutive windows in the
+order they were appended (with the store's 'frames' layout and 50 % overlap,
+~480 windows of 60 x 36; mostly a few neighbouring recordings).  An epoch
+visits every window exactly once; the chunk order is a fresh random
+permutation each epoch, and a batch draws its windows uniformly from the
+``shuffle_within`` chunks of its group (~1,900 windows with the defaults),
+not from the whole set.  Raise ``shuffle_within`` for better mixing (memory:
+about ``2 * shuffle_within + prefetch`` decoded chunks of 2 MiB).
 
 Everything is deterministic given the seed (and the epoch).  The zarr store is
 opened lazily in each process (also in each loader worker).
@@ -25,34 +38,38 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
-from virtimu.store.windows import WindowStore, gather_by_chunk
+from virtimu.store.windows import WindowStore, windows_from_frames
 
 logger = logging.getLogger(__name__)
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
+#: Most decoded chunks a `WindowLoader` plan may hold at once before it falls back to the dataset's LRU cache.
+MAX_PLANNED_CHUNKS = 64
+
 
 class WindowDataset(Dataset):
-    """Windows of one stored set, read chunk-wise through an LRU cache of decompressed chunks.
+    """Windows of one stored set, read chunk-wise through an LRU cache of decoded chunks.
 
     store_path: virtimu Zarr store.  set_name: window set in it.
     indices: (n,) store rows served as positions 0..n-1 (any order; None =
         every committed window at construction time).
     transform: optional function applied to each x tensor (L, C).
-    cache_chunks: decompressed chunks kept per process (each ~2 MiB).
+    cache_chunks: decoded chunks kept per process (each ~2 MiB).
 
     ``self[i]`` is ``(x, y)``: x float32 tensor (L, C), y int64 0-d tensor.
     Attributes: y ((n,) int64 labels of the served windows), label_map,
-    channels, units, fs, window_length, chunk_rows, chunk_loads (chunks
-    decompressed by this process so far).
+    channels, units, fs, window_length, chunk_rows, chunk_frames (rows of a
+    decoded chunk buffer), chunk_loads (chunks decoded by this process so far).
     """
 
     def __init__(self, store_path: str | os.PathLike, set_name: str, indices: Sequence[int] | np.ndarray | None = None,
@@ -77,6 +94,7 @@ class WindowDataset(Dataset):
             if rows.size and (rows.min() < 0 or rows.max() >= n_total):
                 raise IndexError(f"WindowDataset({set_name!r}): indices must lie in [0, {n_total}), "
                                  f"got [{rows.min()}, {rows.max()}]")
+        layout = store.layout(set_name)
         self.indices = rows
         self.y = store.labels(set_name)[rows]
         self.label_map = store.label_map(set_name)
@@ -85,6 +103,9 @@ class WindowDataset(Dataset):
         self.fs = float(info["fs"])
         self.window_length = int(info["window_length"])
         self.chunk_rows = store.chunk_rows(set_name)
+        self.chunk_frames = int(layout.chunk_frames)
+        self._chunk_of = layout.chunk[rows]
+        self._offset = layout.offset[rows]
         self.chunk_loads = 0
         self._store: WindowStore | None = store
         self._pid = os.getpid()
@@ -107,14 +128,18 @@ class WindowDataset(Dataset):
             self.chunk_loads = 0
         return self._store
 
+    def frames_reader(self) -> Callable[..., np.ndarray]:
+        """``read(chunk, out=None) -> (chunk_frames, C)`` decoded buffer; callable from several threads."""
+        return self._store_here().frames_reader(self.set_name)
+
     def _chunk(self, chunk: int) -> np.ndarray:
-        """Decompressed chunk ``chunk`` of X (LRU-cached)."""
+        """Decoded buffer (chunk_frames, C) of chunk ``chunk`` (LRU-cached)."""
         store = self._store_here()
         data = self._cache.get(chunk)
         if data is not None:
             self._cache.move_to_end(chunk)
             return data
-        data = store.read_chunk(self.set_name, chunk)
+        data = store.read_frames(self.set_name, chunk)
         self.chunk_loads += 1
         self._cache[chunk] = data
         while len(self._cache) > self.cache_chunks:
@@ -127,8 +152,12 @@ class WindowDataset(Dataset):
         return int(self.indices.shape[0])
 
     def chunk_ids(self) -> np.ndarray:
-        """(n,) chunk of X holding each served window."""
-        return self.indices // self.chunk_rows
+        """(n,) chunk of the store holding each served window."""
+        return self._chunk_of
+
+    def offsets(self) -> np.ndarray:
+        """(n,) first row of each served window in its decoded chunk buffer."""
+        return self._offset
 
     def _sample(self, x: np.ndarray, y: int) -> tuple[torch.Tensor, torch.Tensor]:
         xt = torch.from_numpy(x)
@@ -143,9 +172,8 @@ class WindowDataset(Dataset):
         n = len(self)
         if not -n <= int(i) < n:
             raise IndexError(f"WindowDataset({self.set_name!r}): index {i} out of range for {n} windows")
-        row = int(self.indices[i])
-        chunk = row // self.chunk_rows
-        x = np.array(self._chunk(chunk)[row - chunk * self.chunk_rows], dtype=np.float32)
+        o = int(self._offset[i])
+        x = np.array(self._chunk(int(self._chunk_of[i]))[o:o + self.window_length], dtype=np.float32)
         return self._sample(x, int(self.y[i]))
 
     def _gather(self, positions: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,17 +181,26 @@ class WindowDataset(Dataset):
         pos = np.asarray(positions, dtype=np.int64).reshape(-1)
         if pos.size and (pos.min() < -len(self) or pos.max() >= len(self)):
             raise IndexError(f"WindowDataset({self.set_name!r}): positions out of range for {len(self)} windows")
+        chunks = self._chunk_of[pos]
+        uniq = np.unique(chunks)
+        if uniq.size == 1:  # one copy
+            return windows_from_frames(self._chunk(int(uniq[0])), self._offset[pos], self.window_length), self.y[pos]
         X = np.empty((pos.size, self.window_length, len(self.channels)), dtype=np.float32)
-        gather_by_chunk(self.indices[pos], self.chunk_rows, self._chunk, X)
+        for c in uniq.tolist():
+            sel = np.flatnonzero(chunks == c)
+            X[sel] = windows_from_frames(self._chunk(c), self._offset[pos[sel]], self.window_length)
         return X, self.y[pos]
 
-    def batch(self, positions: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """A collated batch: (X (k, L, C) float32, y (k,) int64); the transform is applied per window."""
-        X, y = self._gather(positions)
+    def collate(self, X: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X (k, L, C), y (k,)) as tensors, the transform applied per window."""
         xt = torch.from_numpy(X)
         if self.transform is not None:
             xt = torch.stack([self.transform(x) for x in xt]) if len(xt) else xt
         return xt, torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+
+    def batch(self, positions: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """A collated batch: (X (k, L, C) float32, y (k,) int64); the transform is applied per window."""
+        return self.collate(*self._gather(positions))
 
     def __getitems__(self, positions: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Samples at ``positions`` (used by a DataLoader with automatic batching)."""
@@ -261,8 +298,13 @@ class ChunkShuffleSampler(Sampler[list[int]]):
             if tail.size - a < B and self.drop_last:
                 break
             batches.append(tail[a:a + B])
-        # order each batch by chunk (its content stays random): the dataset then copies one run per chunk
-        return [batch[np.argsort(self._chunk_of[batch], kind="stable")] for batch in batches]
+        # order each batch by chunk (its content stays random; stable): the dataset then copies one run per chunk
+        if not batches:
+            return []
+        sizes = np.array([b.size for b in batches])
+        flat = np.concatenate(batches)
+        flat = flat[np.lexsort((self._chunk_of[flat], np.repeat(np.arange(len(batches)), sizes)))]
+        return np.split(flat, np.cumsum(sizes)[:-1])
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self.epoch_batches(self.epoch)
@@ -271,19 +313,210 @@ class ChunkShuffleSampler(Sampler[list[int]]):
         self.epoch += 1
 
 
+class _EpochPlan:
+    """The decoding schedule of one epoch: which chunks each batch needs, when each chunk is decoded and into
+    which slot of the loader's buffer, and where each window of the epoch then lies in that buffer.
+
+    batches: list of (k,) dataset positions.  chunk_of / offset: (n,) chunk
+    and buffer row of each position.  chunk_frames: rows per slot.
+    prefetch: extra slots; ahead: decode chunks as soon as a slot is free
+    (background decoding) instead of when first needed.  Chunks are decoded
+    in the order of their first use and keep their slot until their last
+    batch, so each is decoded once.  Attributes: peak (chunks in use at
+    once), slots, start (decoding to start before batch b: lists of
+    chunks), first (per batch: chunks first needed there), slot_of ({chunk:
+    slot}), positions ((total,) buffer rows of the windows, batch after
+    batch), bounds ((n_batches + 1,) offsets of each batch in positions),
+    flat ((total,) dataset positions, batch after batch).
+    """
+
+    def __init__(self, batches: list[np.ndarray], chunk_of: np.ndarray, offset: np.ndarray, chunk_frames: int,
+                 prefetch: int, ahead: bool) -> None:
+        nb = len(batches)
+        sizes = np.array([b.size for b in batches], dtype=np.int64)
+        self.bounds = np.concatenate([[0], np.cumsum(sizes)])
+        self.flat = np.concatenate(batches).astype(np.int64) if nb else np.zeros(0, dtype=np.int64)
+        chunks = chunk_of[self.flat]
+        n_ids = int(chunks.max()) + 1 if chunks.size else 1
+        pairs = np.unique(np.repeat(np.arange(nb, dtype=np.int64), sizes) * n_ids + chunks)
+        pair_batch, pair_chunk = pairs // n_ids, pairs % n_ids
+        used = np.unique(pair_chunk)
+        first = np.full(n_ids, nb, dtype=np.int64)
+        last = np.full(n_ids, -1, dtype=np.int64)
+        np.minimum.at(first, pair_chunk, pair_batch)
+        np.maximum.at(last, pair_chunk, pair_batch)
+        order = used[np.lexsort((used, first[used]))]
+        delta = np.zeros(nb + 1, dtype=np.int64)
+        np.add.at(delta, first[used], 1)
+        np.add.at(delta, last[used] + 1, -1)
+        self.peak = int(np.cumsum(delta).max()) if used.size else 0
+        self.slots = self.peak + max(1, int(prefetch))
+        self.first: list[list[int]] = [[] for _ in range(nb)]
+        release: list[list[int]] = [[] for _ in range(nb)]
+        for c in order.tolist():
+            self.first[int(first[c])].append(c)
+            release[int(last[c])].append(c)
+        # simulate the slots: which chunk is decoded into which slot, and before which batch it may start
+        self.start: list[list[int]] = [[] for _ in range(nb)]
+        self.slot_of: dict[int, int] = {}
+        free = list(range(self.slots - 1, -1, -1))  # a stack: the slot freed last (still in cache) is reused first
+        queue = deque(order.tolist())
+        for b in range(nb):
+            while queue and free and (ahead or first[queue[0]] == b):
+                c = queue.popleft()
+                self.slot_of[c] = free.pop()
+                self.start[b].append(c)
+            for c in release[b]:
+                free.append(self.slot_of[c])
+        slot_arr = np.zeros(n_ids, dtype=np.int64)
+        for c, s in self.slot_of.items():
+            slot_arr[c] = s
+        self.positions = slot_arr[chunks] * int(chunk_frames) + offset[self.flat]
+
+
+def auto_decode_threads() -> int:
+    """Background decoding threads worth starting now: 1 when a core is idle, else 0.
+
+    A background thread overlaps decoding with the consumer's work only on
+    an idle core; when every core is busy (1-minute load average + 1 >
+    cores) the hand-over costs more than it saves (measured on 2 cores:
+    ~20 % slower than decoding in the calling thread).
+    """
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
+        return 1 if cores > 1 else 0
+    return 1 if cores > 1 and load + 1.0 <= cores else 0
+
+
+class WindowLoader:
+    """Iterable of batches ``(X (B, L, C) float32 tensor, y (B,) int64 tensor)`` over a stored window set.
+
+    Built by `make_loader`.  dataset: the `WindowDataset`; batch_sampler:
+    yields lists of dataset positions (`ChunkShuffleSampler` or a sequential
+    `BatchSampler`).  With ``num_workers == 0`` batches are made in this
+    process: each epoch is planned from the sampler's batches, the needed
+    chunks are decoded ahead, in the order of first use, by
+    ``decode_threads`` background threads (0: in the calling thread, when
+    needed; None: `auto_decode_threads` at the start of each epoch) into
+    the slots of one buffer of ``peak + prefetch`` chunks, and each batch is
+    one fancy-index copy out of that buffer.  A chunk is decoded once per
+    epoch and its slot reused after its last batch.  The threads change the
+    speed, never the batches.  Plans that would hold more than
+    `MAX_PLANNED_CHUNKS` chunks at once (e.g. a sequential pass over indices
+    in random order) use the dataset's LRU cache instead.  With workers a
+    torch `DataLoader` runs the dataset and sampler in W processes.
+    """
+
+    def __init__(self, dataset: WindowDataset, batch_sampler: Sampler, *, num_workers: int = 0,
+                 decode_threads: int | None = None, prefetch: int = 4, seed: int = 0,
+                 persistent_workers: bool = False) -> None:
+        if (decode_threads is not None and int(decode_threads) < 0) or int(prefetch) < 0:
+            raise ValueError(f"decode_threads and prefetch must be >= 0, got {decode_threads!r}, {prefetch!r}")
+        self.dataset = dataset
+        self.batch_sampler = batch_sampler
+        self.num_workers = int(num_workers)
+        self.decode_threads = None if decode_threads is None else int(decode_threads)
+        self.prefetch = int(prefetch)
+        self._arena: np.ndarray | None = None
+        self._busy = False
+        self._loader: DataLoader | None = None
+        if self.num_workers > 0:
+            generator = torch.Generator()
+            generator.manual_seed(int(seed))
+            # batch_size=None: each sampler item is a list of positions and dataset[list] returns the whole batch
+            self._loader = DataLoader(dataset, sampler=batch_sampler, batch_size=None, num_workers=self.num_workers,
+                                      generator=generator, persistent_workers=bool(persistent_workers))
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the sampler's order of epoch ``epoch`` on the next iteration (shuffling samplers only)."""
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._loader is not None:
+            return iter(self._loader)
+        return self._stream()
+
+    def _epoch_batches(self) -> list[np.ndarray]:
+        sampler = self.batch_sampler
+        if isinstance(sampler, ChunkShuffleSampler):
+            batches = sampler.epoch_batches(sampler.epoch)
+            sampler.epoch += 1
+            return batches
+        return [np.asarray(b, dtype=np.int64) for b in sampler]
+
+    def _stream(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        ds = self.dataset
+        batches = self._epoch_batches()
+        F, L, C = ds.chunk_frames, ds.window_length, len(ds.channels)
+        n_threads = auto_decode_threads() if self.decode_threads is None else self.decode_threads
+        threaded = n_threads > 0
+        plan = _EpochPlan(batches, ds.chunk_ids(), ds.offsets(), F, self.prefetch, ahead=threaded)
+        if plan.peak > MAX_PLANNED_CHUNKS:
+            logger.info("WindowLoader: the epoch would hold %d chunks at once; using the LRU cache", plan.peak)
+            for batch in batches:
+                yield ds.batch(batch)
+            return
+        reuse = not self._busy  # the buffer is kept between epochs, but not shared by two live iterations
+        if reuse and (self._arena is None or self._arena.shape[0] < plan.slots * F):
+            self._arena = np.empty((plan.slots * F, C), dtype=np.float32)
+        arena = self._arena if reuse else np.empty((plan.slots * F, C), dtype=np.float32)
+        self._busy = self._busy or reuse
+        # windows start at slot * F + offset and never cross a slot: one strided view serves every batch
+        step = arena.strides[0]
+        view = np.lib.stride_tricks.as_strided(arena, shape=(arena.shape[0] - L + 1, L, C),
+                                               strides=(step, step, arena.strides[1]), writeable=False)
+        read = ds.frames_reader()
+        y = ds.y[plan.flat]
+        pool = ThreadPoolExecutor(n_threads, thread_name_prefix="virtimu-decode") if threaded else None
+        futures: dict[int, Future] = {}
+        try:
+            for b in range(len(batches)):
+                for c in plan.start[b]:  # slots free since the previous batch was copied out
+                    s = plan.slot_of[c]
+                    if pool is not None:
+                        futures[c] = pool.submit(read, c, arena[s * F:(s + 1) * F])
+                    else:
+                        read(c, arena[s * F:(s + 1) * F])
+                    ds.chunk_loads += 1
+                if pool is not None:
+                    for c in plan.first[b]:
+                        futures.pop(c).result()
+                lo, hi = plan.bounds[b], plan.bounds[b + 1]
+                yield ds.collate(view[plan.positions[lo:hi]], y[lo:hi])
+        finally:
+            if pool is not None:
+                for fut in futures.values():
+                    fut.cancel()
+                pool.shutdown(wait=True)
+            if reuse:
+                self._busy = False
+
+
 def make_loader(store_path: str | os.PathLike, set_name: str, indices: Sequence[int] | np.ndarray | None = None,
                 batch_size: int = 64, shuffle: bool = True, seed: int = 0, num_workers: int = 0,
                 transform: Transform | None = None, cache_chunks: int = 8, shuffle_within: int = 4,
-                drop_last: bool = False, persistent_workers: bool = False) -> DataLoader:
-    """A DataLoader of (X (B, L, C) float32, y (B,) int64) batches over a stored window set.
+                drop_last: bool = False, persistent_workers: bool = False, decode_threads: int | None = None,
+                prefetch: int | None = None) -> WindowLoader:
+    """A `WindowLoader` of (X (B, L, C) float32, y (B,) int64) batches over a stored window set.
 
-    shuffle=True uses `ChunkShuffleSampler` (seeded; each chunk decompressed
-    about once per epoch); shuffle=False reads in index order.  Batches are
-    assembled by `WindowDataset.batch` (one gather per batch, no per-window
-    collation).  Worker seeds (for random transforms) derive from ``seed``.
-    Each worker opens the store itself and keeps its own cache of
-    ``cache_chunks`` chunks; persistent_workers keeps them (and their caches)
-    between epochs.
+    shuffle=True uses `ChunkShuffleSampler` (seeded; each chunk decoded once
+    per epoch; see the module docstring for the shuffling granularity);
+    shuffle=False reads in index order.  num_workers=0: batches are made in
+    this process (`WindowLoader`) with ``decode_threads`` background
+    decoding threads (default None: `auto_decode_threads`, i.e. one when a
+    core is idle, so that decoding overlaps the consumer's work; 0 decodes
+    in the calling thread) decoding up to ``prefetch`` chunks ahead (default
+    ``shuffle_within``); num_workers=W: a torch `DataLoader` with W
+    processes, each opening the store itself and keeping its own LRU cache
+    of ``cache_chunks`` chunks (persistent_workers keeps them between
+    epochs; worker seeds derive from ``seed``).  The transform
+    is applied per window.
     """
     dataset = WindowDataset(store_path, set_name, indices=indices, transform=transform, cache_chunks=cache_chunks)
     if shuffle:
@@ -291,8 +524,7 @@ def make_loader(store_path: str | os.PathLike, set_name: str, indices: Sequence[
                                                      num_workers=num_workers, drop_last=drop_last)
     else:
         batch_sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last)
-    generator = torch.Generator()
-    generator.manual_seed(int(seed))
-    # batch_size=None: each sampler item is a list of positions and dataset[list] returns the whole batch
-    return DataLoader(dataset, sampler=batch_sampler, batch_size=None, num_workers=int(num_workers),
-                      generator=generator, persistent_workers=bool(persistent_workers) and int(num_workers) > 0)
+    if prefetch is None:
+        prefetch = int(shuffle_within)
+    return WindowLoader(dataset, batch_sampler, num_workers=num_workers, decode_threads=decode_threads,
+                        prefetch=prefetch, seed=seed, persistent_workers=persistent_workers and int(num_workers) > 0)

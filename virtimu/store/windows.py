@@ -9,43 +9,67 @@ Window sets live in the same Zarr root as the recordings (see
       windows/zarr.json
       windows/.<key>.lock              lock file of one set (fcntl.flock), kept
       windows/<key>/                   one group per window set; attrs below
-          X          (N, L, C) float32, chunks (R, L, C), R = CHUNK_BYTES / (L*C*4)
+          frames       (M, C) float32, chunks (F, C): the frames the windows are cut from   (layout 'frames')
+          frame_start  (N,) int64 first row of window i in ``frames``                       (layout 'frames')
+          X            (N, L, C) float32, chunks (R, L, C)                                   (layout 'windows')
           y          (N,) int64 label codes (attrs 'label_map')
           start      (N,) int64 first frame of each window
           subject    (N,) int32 codes into attrs['tables']['subject']
           recording  (N,) int32 codes into attrs['tables']['recording']
           source     (N,) int32 codes into attrs['tables']['source']
 
-Set attrs: name, format, channels, units, fs, window_length, chunk_rows,
-label_map {code: name}, tables (string tables of the coded columns), config,
-provenance (one entry per append: rows, sources, recordings, time, virtimu
-version, the WindowSet's attrs), compression, mantissa_bits and
-``n_committed``.
+Two layouts of the signals, same API and same windows read back:
+
+- ``'frames'`` (format 2, the default for new sets): window i is
+  ``frames[frame_start[i] : frame_start[i] + L]``.  Consecutive windows of one
+  recording that overlap (same recording and source, start ``d < L`` frames
+  after the previous window, and their shared frames bit-identical, which the
+  writer checks) share their frames, so 50 % overlap stores each frame about
+  once instead of twice, before any compression.  No window crosses a chunk
+  boundary of ``frames`` (the writer pads with at most L - 1 zero rows per
+  chunk), so a window is one decoded chunk plus one contiguous copy.
+- ``'windows'`` (format 1, the original layout): every window stored whole in X.
+
+Both are read through one view (`ChunkLayout`): a decoded chunk is a
+``(frames_per_chunk, C)`` buffer and window i starts at row ``offset[i]`` of
+chunk ``chunk[i]`` (for format 1 a chunk of X is R windows back to back).
+
+Set attrs: name, format, layout, channels, units, fs, window_length,
+chunk_rows (format 1: windows per chunk of X; format 2: chunk_frames // L, the
+windows a chunk holds without overlap), chunk_frames (format 2), label_map
+{code: name}, tables (string tables of the coded columns), config,
+provenance (one entry per commit: rows, sources, recordings, time, virtimu
+version, the committed WindowSet attrs), compression, mantissa_bits,
+``n_committed`` and (format 2) ``n_frames``.
 
 Crash safety (against a killed process, not power loss: nothing is fsynced):
-an append resizes every array, writes the new rows at ``[n_committed,
-n_committed + m)`` and only then commits with one atomic write of the set's
-``zarr.json`` (new ``n_committed``, label map, string tables, provenance).
-Readers see rows ``[0, n_committed)`` only, so a writer killed before the
-commit leaves its rows invisible and the next append overwrites them.  Rows
-below ``n_committed`` are never changed, so a reader's snapshot stays valid
-while a writer appends.  A new set is built under a hidden temporary name and
-renamed into place.
+a writer (`WindowStore.append`, or a `WindowAppender` streaming many batches)
+writes its rows after the committed ones and only then commits with one
+atomic write of the set's ``zarr.json`` (new ``n_committed`` / ``n_frames``,
+label map, string tables, provenance).  Readers see rows ``[0, n_committed)``
+only, so a writer killed before the commit leaves its rows invisible and the
+next append overwrites them.  Committed rows (and frames) are never changed,
+so a reader's snapshot stays valid while a writer appends.  A new set is
+built under a hidden temporary name and renamed into place at its first
+commit.
 
-Concurrent appenders to one set are not supported: `append` and `delete_set`
+Concurrent appenders to one set are not supported: writers and `delete_set`
 take an exclusive ``fcntl.flock`` on ``windows/.<key>.lock`` and raise
 `SetLockedError` if another process holds it (after ``lock_timeout_s``).
 
-Compression: Blosc (lz4hc level 5, byte shuffle), about 2 MiB of windows
-per chunk.  Measured here on demo-clip IMU windows with sensor noise (36
-channels, 60 frames, 50 % overlap as in the papers): 2.8x smaller than raw
-float32 (zstd-3: 2.8x, lz4: 2.5x), decoding at ~8 GB/s (zstd-3: ~3.4 GB/s).
-Without overlap lossless compression gives ~1.5x; ``mantissa_bits=16``
-(optional, lossy: relative error <= 2**-17) gives ~1.9x there (2.1x with
-``cname='zstd'``).  Windows
-appended in recording order compress best (overlapping neighbours share a
-chunk).  Chunks of X are read with Blosc directly (`direct_chunk_reader`),
-zarr being the reference path.
+Compression: Blosc lz4hc level 5, about 2 MiB per chunk, without byte
+shuffle by default (`default_shuffle`: with shuffle only for lossy
+``mantissa_bits``).  Measured on the benchmark's demo-clip IMU windows with
+sensor noise (36 channels, 60 frames, 50 % overlap as in the papers,
+benchmarks/bench_store.py): layout 'frames' 2.1x smaller than the raw
+(N, L, C) float32 windows (frame sharing alone: 1.9x on those short
+recordings), decoding in ~0.3 us of CPU per window; with byte shuffle
+(``shuffle=True``) 2.8x, ~0.85 us per window; ``mantissa_bits=16`` (lossy,
+relative error <= 2**-17) with shuffle 3.6x.  Windows without overlap
+share nothing: 1.13x by default, 1.5x with shuffle, 1.9x with
+``mantissa_bits=16``.  Chunks are read with Blosc directly
+from the page cache (`direct_chunk_reader`), zarr being the reference
+path.
 """
 from __future__ import annotations
 
@@ -54,6 +78,7 @@ import dataclasses
 import io
 import itertools
 import logging
+import mmap
 import os
 import sys
 import time
@@ -91,16 +116,24 @@ except ImportError:  # pragma: no cover - non-POSIX
 
 logger = logging.getLogger(__name__)
 
-#: Layout version of a window set; readers refuse newer sets.
-WINDOW_SET_FORMAT = 1
-#: Target uncompressed bytes per chunk of X.
+#: Layouts of a set's signals and the format number each is written with.
+LAYOUT_FORMATS = {"windows": 1, "frames": 2}
+#: Layout of new sets.
+DEFAULT_LAYOUT = "frames"
+#: Newest layout version of a window set; readers refuse newer sets.
+WINDOW_SET_FORMAT = max(LAYOUT_FORMATS.values())
+#: Target uncompressed bytes per chunk of the signals.
 CHUNK_BYTES = 2 * 1024 * 1024
-#: Bounds on the windows per chunk of X.
+#: Bounds on the windows per chunk of X (layout 'windows').
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 16, 4096
-#: Rows per chunk of the small per-window columns (y, start, codes).
+#: Windows a chunk of ``frames`` holds at least (layout 'frames'): bounds the padding to 1/16.
+MIN_WINDOWS_PER_FRAME_CHUNK = 16
+#: Rows per chunk of the small per-window columns (y, start, codes, frame_start).
 META_CHUNK_ROWS = 65536
 #: Per-window string columns stored as int32 codes into a table in the attrs.
 CODED_FIELDS = ("subject", "recording", "source")
+#: Windows compared at once when looking for shared frames (bounds temporary memory).
+_SHARE_BLOCK = 4096
 
 _WINDOWS = "windows"
 _META_FILE = "zarr.json"
@@ -110,9 +143,21 @@ _META_FILE = "zarr.json"
 CODEC_LEVELS = {"lz4hc": 5, "zstd": 3}
 
 
-def _compressor(cname: str = "lz4hc") -> BloscCodec:
-    """Blosc with byte shuffle; ``cname`` one of `CODEC_LEVELS`."""
-    return BloscCodec(cname=cname, clevel=CODEC_LEVELS[cname], shuffle="shuffle")
+def _compressor(cname: str = "lz4hc", shuffle: bool = True) -> BloscCodec:
+    """Blosc, with byte shuffle or not; ``cname`` one of `CODEC_LEVELS`."""
+    return BloscCodec(cname=cname, clevel=CODEC_LEVELS[cname], shuffle="shuffle" if shuffle else "noshuffle")
+
+
+def default_shuffle(mantissa_bits: int | None) -> bool:
+    """Byte shuffle of new sets when not asked for: only with lossy mantissa rounding.
+
+    Measured on the benchmark's windows (layout 'frames', 50 % overlap, lz4hc-5):
+    without shuffle 2.1x smaller than the raw windows and ~0.3 us of decoding
+    per window; with byte shuffle 2.8x and ~0.85 us (the unshuffle pass and
+    shorter matches).  Rounded mantissas (zeroed low bytes) only pay off
+    with the shuffle.
+    """
+    return mantissa_bits is not None
 
 
 class SetLockedError(RuntimeError):
@@ -128,6 +173,14 @@ def chunk_rows_for(window_length: int, n_channels: int, target_bytes: int = CHUN
     rows = int(target_bytes // row_bytes)
     rows -= rows % 16
     return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
+
+
+def chunk_frames_for(window_length: int, n_channels: int, target_bytes: int = CHUNK_BYTES) -> int:
+    """Frames per chunk of ``frames``: about ``target_bytes`` of float32, a multiple of 16,
+    and at least `MIN_WINDOWS_PER_FRAME_CHUNK` windows' worth (so padding wastes <= 1/16)."""
+    rows = int(target_bytes // max(1, n_channels * 4))
+    rows -= rows % 16
+    return int(max(rows, MIN_WINDOWS_PER_FRAME_CHUNK * int(window_length), 16))
 
 
 def round_mantissa(x: np.ndarray, bits: int) -> np.ndarray:
@@ -197,7 +250,7 @@ def remap_codes(y: np.ndarray, remap: dict[int, int]) -> np.ndarray:
 
 def gather_by_chunk(rows: np.ndarray, chunk_rows: int, get_chunk: Callable[[int], np.ndarray],
                     out: np.ndarray) -> np.ndarray:
-    """Fill ``out[i] = row rows[i]`` reading each needed chunk once.
+    """Fill ``out[i] = row rows[i]`` of an array chunked by ``chunk_rows`` rows, reading each needed chunk once.
 
     rows: (k,) int row numbers in any order (repeats allowed); rows already
     grouped by chunk in increasing order take a faster path (one copy per
@@ -223,6 +276,163 @@ def gather_by_chunk(rows: np.ndarray, chunk_rows: int, get_chunk: Callable[[int]
         else:
             group = order[a:b]
             out[group] = data[rows[group] - offset]
+    return out
+
+
+def windows_from_frames(frames: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
+    """Copies of the windows ``frames[o : o + length]`` for each o in ``offsets``.
+
+    frames: (F, C) C-contiguous array (a decoded chunk).  offsets: (k,) int
+    first rows, each with ``o + length <= F``.  Returns (k, length, C), one
+    fancy index over a strided (overlapping) view, so each window is one
+    contiguous copy.
+    """
+    frames = np.ascontiguousarray(frames)
+    n_rows, n_cols = frames.shape
+    offsets = np.asarray(offsets, dtype=np.intp)
+    if n_rows < length:
+        if offsets.size:
+            raise IndexError(f"windows_from_frames: {n_rows} frames hold no window of {length}")
+        return np.empty((0, length, n_cols), dtype=frames.dtype)
+    step = frames.strides[0]
+    view = np.lib.stride_tricks.as_strided(frames, shape=(n_rows - length + 1, length, n_cols),
+                                           strides=(step, step, frames.strides[1]), writeable=False)
+    return view[offsets]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkLayout:
+    """Where each committed window of a set lies in the decoded chunks of its signals.
+
+    chunk: (N,) int64 chunk holding window i (non-decreasing in i).
+    offset: (N,) int64 first row of window i in the decoded buffer of its chunk.
+    chunk_frames: rows of a decoded chunk buffer ``(chunk_frames, n_channels)``
+        (layout 'windows': R * L; layout 'frames': F).
+    window_length: L.  n_channels: C.  n_chunks: chunks holding windows.
+    """
+
+    chunk: np.ndarray
+    offset: np.ndarray
+    chunk_frames: int
+    window_length: int
+    n_channels: int
+    n_chunks: int
+
+    def __len__(self) -> int:
+        return int(self.chunk.shape[0])
+
+
+def gather_windows(rows: np.ndarray, layout: ChunkLayout, get_frames: Callable[[int], np.ndarray],
+                   out: np.ndarray) -> np.ndarray:
+    """Fill ``out[k]`` with window ``rows[k]``, decoding each needed chunk once, in increasing chunk order.
+
+    rows: (k,) set rows in any order (repeats allowed).  layout: the set's
+    `ChunkLayout`.  get_frames(c): decoded buffer of chunk c,
+    (>= the used rows, C).  out: (k, L, C).  Returns ``out``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return out
+    chunks = layout.chunk[rows]
+    order = np.argsort(chunks, kind="stable")
+    sorted_chunks = chunks[order]
+    bounds = [0, *(np.flatnonzero(sorted_chunks[1:] != sorted_chunks[:-1]) + 1).tolist(), rows.size]
+    for a, b in itertools.pairwise(bounds):
+        sel = order[a:b]
+        out[sel] = windows_from_frames(get_frames(int(sorted_chunks[a])), layout.offset[rows[sel]],
+                                       layout.window_length)
+    return out
+
+
+def overlap_shifts(X: np.ndarray, recording: np.ndarray, source: np.ndarray, start: np.ndarray,
+                   previous: _Tail | None = None) -> np.ndarray:
+    """For each window, by how many frames it starts after the window before it when it shares frames with it.
+
+    Window i shares with window i - 1 (``previous`` for i = 0) when both come
+    from the same recording and source, ``d = start[i] - start[i - 1]`` is in
+    ``[0, L)`` and its first ``L - d`` frames equal the other's last ``L - d``
+    bit for bit (so NaN and -0.0 are compared exactly).  X: (m, L, C)
+    float32; recording, source: (m,) str; start: (m,) int.  Returns (m,) int64
+    ``d``, or -1 where nothing is shared.
+    """
+    m, L = X.shape[0], X.shape[1]
+    shift = np.full(m, -1, dtype=np.int64)
+    if m == 0:
+        return shift
+    start = np.asarray(start, dtype=np.int64)
+    d = np.empty(m, dtype=np.int64)
+    same = np.empty(m, dtype=bool)
+    d[1:] = start[1:] - start[:-1]
+    same[1:] = (recording[1:] == recording[:-1]) & (source[1:] == source[:-1])
+    if previous is None:
+        same[0], d[0] = False, -1
+    else:
+        same[0] = recording[0] == previous.recording and source[0] == previous.source
+        d[0] = int(start[0]) - previous.start
+    candidate = same & (d >= 0) & (d < L)
+    if not candidate.any():
+        return shift
+    bits = X.view(np.uint32)
+    prev_bits = None if previous is None else previous.bits
+    for a in range(0, m, _SHARE_BLOCK):
+        block = np.flatnonzero(candidate[a:a + _SHARE_BLOCK]) + a
+        for dv in np.unique(d[block]).tolist():
+            idx = block[d[block] == dv]
+            later = idx[idx > 0]
+            if later.size:
+                equal = np.all(bits[later, :L - dv] == bits[later - 1, dv:], axis=(1, 2))
+                shift[later[equal]] = dv
+            if idx[0] == 0 and prev_bits is not None and np.array_equal(bits[0, :L - dv], prev_bits[dv:]):
+                shift[0] = dv
+    return shift
+
+
+def place_frames(shift: np.ndarray, length: int, chunk_frames: int, next_frame: int,
+                 previous_frame: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Rows of ``frames`` for a run of windows, given the shifts of `overlap_shifts`.
+
+    A window that shares (shift d >= 0) starts d rows after the previous
+    window and adds its last d frames, unless that would cross a chunk
+    boundary; otherwise its L frames are appended whole, after zero padding
+    up to the next chunk boundary when they would cross one.
+    next_frame: first free row; previous_frame: row of the window before the
+    run (-1: none).  Returns (frame_start (m,), new frames (m,), padding rows
+    before them (m,), next free row).
+    """
+    m = int(shift.shape[0])
+    frame_start = np.empty(m, dtype=np.int64)
+    n_new = np.empty(m, dtype=np.int64)
+    pad = np.zeros(m, dtype=np.int64)
+    L, F, pos, prev = int(length), int(chunk_frames), int(next_frame), int(previous_frame)
+    for i, d in enumerate(shift.tolist()):
+        if d >= 0 and prev >= 0 and prev + d + L <= (prev // F + 1) * F:
+            f, n = prev + d, d  # the previous window's frames end at pos == prev + L
+        else:
+            r = pos % F
+            if r + L > F:
+                pad[i] = F - r
+                pos += F - r
+            f, n = pos, L
+        frame_start[i], n_new[i] = f, n
+        pos, prev = f + L, f
+    return frame_start, n_new, pad, pos
+
+
+def new_frame_rows(X: np.ndarray, n_new: np.ndarray, pad: np.ndarray) -> np.ndarray:
+    """The rows `place_frames` appends: for each window, ``pad`` zero rows then its last ``n_new`` frames.
+
+    X: (m, L, C).  Returns (sum(pad + n_new), C) with the dtype of X.
+    """
+    m, L, C = X.shape
+    total = int((pad + n_new).sum())
+    out = np.zeros((total, C), dtype=X.dtype)
+    k = int(n_new.sum())
+    if k == 0:
+        return out
+    begins = np.cumsum(pad + n_new) - n_new
+    window = np.repeat(np.arange(m), n_new)
+    local = np.arange(k, dtype=np.int64) - np.repeat(np.cumsum(n_new) - n_new, n_new)
+    out[np.repeat(begins, n_new) + local] = X[window, L - n_new[window] + local]
     return out
 
 
@@ -281,17 +491,30 @@ class WindowMeta:
         return self.decode("source")
 
 
-def direct_chunk_reader(array_dir: Path) -> Callable[[int], np.ndarray] | None:
-    """A fast reader of whole chunks of the 3-D float32 array at ``array_dir``, or None.
+@dataclasses.dataclass
+class _Tail:
+    """The last window a writer placed: the next window may share its frames."""
 
-    Only for the layout `WindowStore` writes: Zarr v3, regular chunks split
-    along the first axis only, default '/' chunk keys, codecs
-    ``[bytes (little endian), blosc]``, fill value 0, little-endian host.  The
-    reader returns chunk k as a writable (R, L, C) float32 array, decoded from
-    ``c/<k>/0/0`` with Blosc directly (zarr's per-call overhead is ~4x the
-    decode time of a 2 MiB chunk); a missing chunk file (never written, all
-    fill value) reads as zeros.  Reading through zarr is the reference
-    (tested equal).
+    bits: np.ndarray  # (L, C) uint32 copy of the window
+    recording: str
+    source: str
+    start: int
+    frame: int  # its row in ``frames``
+
+
+def direct_chunk_reader(array_dir: Path) -> Callable[..., np.ndarray] | None:
+    """A fast reader of whole chunks of a float32 array at ``array_dir`` chunked along axis 0, or None.
+
+    Only for the layout `WindowStore` writes: Zarr v3, 2-D or 3-D, regular
+    chunks split along the first axis only, default '/' chunk keys, codecs
+    ``[bytes (little endian), blosc]``, fill value 0, little-endian host.
+    ``reader(k, out=None)`` returns chunk k as a writable float32 array of the
+    chunk shape (decoded into ``out`` when given: C-contiguous, that shape),
+    decoded from ``c/<k>/0[/0]`` with Blosc directly (zarr's per-call overhead
+    is ~4x the decode time of a 2 MiB chunk); a missing chunk file (never
+    written, all fill value) reads as zeros.  The reader holds no state and
+    may be called from several threads (Blosc releases the GIL).  Reading
+    through zarr is the reference (tested equal).
     """
     try:
         meta = _read_meta(array_dir)
@@ -306,23 +529,32 @@ def direct_chunk_reader(array_dir: Path) -> Callable[[int], np.ndarray] | None:
         and meta.get("zarr_format") == 3 and meta.get("data_type") == "float32" and meta.get("fill_value") == 0.0
         and not meta.get("storage_transformers")
         and meta.get("chunk_key_encoding") == {"name": "default", "configuration": {"separator": "/"}}
-        and grid.get("name") == "regular" and len(chunk_shape) == 3 == len(shape)
+        and grid.get("name") == "regular" and len(chunk_shape) == len(shape) in (2, 3)
         and list(chunk_shape[1:]) == list(shape[1:])
         and [c.get("name") for c in codecs] == ["bytes", "blosc"]
         and (codecs[0].get("configuration") or {}).get("endian", "little") == "little"
     )
     if not supported:
         return None
+    prefix = os.path.join(os.fspath(array_dir), "c", "")
+    suffix = os.sep + os.sep.join(("0",) * (len(shape) - 1))
 
-    def read(chunk: int) -> np.ndarray:
-        out = np.empty(chunk_shape, dtype=np.float32)
+    def read(chunk: int, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            out = np.empty(chunk_shape, dtype=np.float32)
         try:
-            with open(array_dir / "c" / str(int(chunk)) / "0" / "0", "rb") as fh:
-                raw = fh.read()
+            fd = os.open(f"{prefix}{int(chunk)}{suffix}", os.O_RDONLY)
         except FileNotFoundError:
             out.fill(0.0)
             return out
-        blosc.decompress(raw, out)
+        try:  # decode straight from the page cache: no copy of the compressed bytes
+            mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        try:
+            blosc.decompress(mapped, out)
+        finally:
+            mapped.close()
         return out
 
     return read
@@ -336,15 +568,28 @@ class _SetView:
     attrs: dict[str, Any]
     _arrays: dict[str, zarr.Array] = dataclasses.field(default_factory=dict)
     _meta: WindowMeta | None = None
-    _direct: Callable[[int], np.ndarray] | None | bool = False  # False: not looked up yet
+    _layout: ChunkLayout | None = None
+    _direct: Callable[..., np.ndarray] | None | bool = False  # False: not looked up yet
 
     @property
     def n(self) -> int:
         return int(self.attrs["n_committed"])
 
     @property
+    def layout_name(self) -> str:
+        return str(self.attrs.get("layout", "windows"))
+
+    @property
     def chunk_rows(self) -> int:
         return int(self.attrs["chunk_rows"])
+
+    @property
+    def window_length(self) -> int:
+        return int(self.attrs["window_length"])
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.attrs["channels"])
 
     @property
     def label_map(self) -> dict[int, str]:
@@ -358,15 +603,70 @@ class _SetView:
                 raise ValueError(f"{self.path}: window set array {name!r} is missing") from None
         return self._arrays[name]
 
-    def read_chunk(self, chunk: int) -> np.ndarray:
-        """Committed rows of chunk ``chunk`` of X, (<= R, L, C) float32 (direct Blosc read when possible)."""
-        R = self.chunk_rows
-        a, b = chunk * R, min((chunk + 1) * R, self.n)
+    def layout(self) -> ChunkLayout:
+        """The `ChunkLayout` of the committed windows (loaded once per snapshot)."""
+        if self._layout is None:
+            L, C, n = self.window_length, self.n_channels, self.n
+            if self.layout_name == "frames":
+                F = int(self.attrs["chunk_frames"])
+                starts = np.asarray(self.array("frame_start")[:n], dtype=np.int64)
+                chunk, offset = starts // F, starts % F
+                if n and (np.any(chunk[1:] < chunk[:-1]) or np.any(offset + L > F)):
+                    raise ValueError(f"{self.path}: frame_start is not a valid frames layout")
+                n_chunks = int(chunk[-1]) + 1 if n else 0
+            else:
+                R = self.chunk_rows
+                rows = np.arange(n, dtype=np.int64)
+                chunk, offset, F = rows // R, (rows % R) * L, R * L
+                n_chunks = -(-n // R)
+            self._layout = ChunkLayout(chunk=chunk, offset=offset, chunk_frames=F, window_length=L,
+                                       n_channels=C, n_chunks=n_chunks)
+        return self._layout
+
+    def _signal_array(self) -> str:
+        return "frames" if self.layout_name == "frames" else "X"
+
+    def read_frames(self, chunk: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Decoded chunk ``chunk`` of the signals as a (chunk_frames, C) float32 buffer (into ``out`` if given).
+
+        Layout 'windows': the chunk's R windows back to back.  Rows past the
+        committed data are zeros or an uncommitted writer's data: no window
+        of the snapshot points there.  Direct Blosc read when possible.
+        """
+        lay = self.layout()
+        shape = (lay.chunk_frames, lay.n_channels)
         if self._direct is False:
-            self._direct = direct_chunk_reader(self.path / "X")
+            self._direct = direct_chunk_reader(self.path / self._signal_array())
         if self._direct is not None:
-            return self._direct(chunk)[:b - a]
-        return np.asarray(self.array("X")[a:b], dtype=np.float32)
+            if self.layout_name == "frames":
+                return self._direct(int(chunk), out)
+            target = None if out is None else out.reshape(self.chunk_rows, lay.window_length, lay.n_channels)
+            return self._direct(int(chunk), target).reshape(shape)
+        if out is None:
+            out = np.zeros(shape, dtype=np.float32)
+        a, b = int(chunk) * lay.chunk_frames, (int(chunk) + 1) * lay.chunk_frames
+        if self.layout_name == "frames":
+            data = np.asarray(self.array("frames")[a:min(b, int(self.attrs["n_frames"]))], dtype=np.float32)
+        else:
+            R = self.chunk_rows
+            data = np.asarray(self.array("X")[chunk * R:min((chunk + 1) * R, self.n)], dtype=np.float32)
+            data = data.reshape(-1, lay.n_channels)
+        out[:data.shape[0]] = data
+        return out
+
+    def read_chunk(self, chunk: int) -> np.ndarray:
+        """The committed windows of chunk ``chunk``, (k, L, C) float32, in row order."""
+        lay = self.layout()
+        rows = np.flatnonzero(lay.chunk == int(chunk))
+        return windows_from_frames(self.read_frames(chunk), lay.offset[rows], lay.window_length)
+
+    def read_all(self) -> np.ndarray:
+        """Every committed window, (N, L, C) float32, read through zarr (the reference path)."""
+        if self.layout_name != "frames":
+            return np.asarray(self.array("X")[:self.n], dtype=np.float32)
+        frames = np.asarray(self.array("frames")[:int(self.attrs["n_frames"])], dtype=np.float32)
+        starts = np.asarray(self.array("frame_start")[:self.n], dtype=np.int64)
+        return windows_from_frames(frames.reshape(-1, self.n_channels), starts, self.window_length)
 
 
 # --------------------------------------------------------------------------- the store
@@ -470,13 +770,19 @@ class WindowStore:
         except FileNotFoundError:
             raise KeyError(f"{self.path}: no window set {set_name!r}; sets: {self.list_sets()}") from None
         attrs = meta.get("attributes") or {}
-        for field in ("format", "name", "channels", "units", "fs", "window_length", "chunk_rows",
-                      "label_map", "tables", "n_committed"):
+        required = ["format", "name", "channels", "units", "fs", "window_length", "chunk_rows", "label_map",
+                    "tables", "n_committed"]
+        if attrs.get("layout", "windows") == "frames":
+            required += ["chunk_frames", "n_frames"]
+        for field in required:
             if field not in attrs:
                 raise ValueError(f"{path / _META_FILE}: window set attribute {field!r} missing")
         if int(attrs["format"]) > WINDOW_SET_FORMAT:
             raise ValueError(f"{path}: window set format {attrs['format']} is newer than this virtimu "
                              f"reads (<= {WINDOW_SET_FORMAT})")
+        layout = attrs.get("layout", "windows")
+        if layout not in LAYOUT_FORMATS:
+            raise ValueError(f"{path / _META_FILE}: unknown window set layout {layout!r}")
         return path, attrs
 
     def _view(self, set_name: str) -> _SetView:
@@ -522,7 +828,7 @@ class WindowStore:
         return self._view(set_name).n
 
     def chunk_rows(self, set_name: str) -> int:
-        """Windows per chunk of X."""
+        """Windows per chunk: of X (layout 'windows'), or that a chunk of frames holds without overlap."""
         return self._view(set_name).chunk_rows
 
     def info(self, set_name: str) -> dict[str, Any]:
@@ -536,24 +842,50 @@ class WindowStore:
     # ---------------------------------------------------------------- appending
 
     def append(self, set_name: str, ws: WindowSet, *, mantissa_bits: int | None = None,
-               chunk_rows: int | None = None, cname: str = "lz4hc", lock_timeout_s: float = 0.0) -> range:
+               chunk_rows: int | None = None, cname: str = "lz4hc", shuffle: bool | None = None,
+               layout: str = DEFAULT_LAYOUT, lock_timeout_s: float = 0.0) -> range:
         """Append the windows of ``ws`` to set ``set_name`` (created on first use); returns the new rows.
 
+        One `appender` session with one batch, committed with ``ws.attrs``.
         Later appends must match the set's window length, channels (the same
         names; columns are reordered by name), units and fs.  Label maps are
         merged by name (see `merge_label_maps`) and ``ws.y`` remapped.
-        mantissa_bits: lossy rounding of X (1..23 bits, see `round_mantissa`),
-        fixed when the set is created; None = lossless.  chunk_rows: windows
-        per chunk of X when the set is created (None: `chunk_rows_for`, about
-        2 MiB) and cname: Blosc compressor when the set is created ('lz4hc':
-        fast decoding, default; 'zstd': a little smaller, ~2.5x slower to
-        decode); both ignored afterwards.  lock_timeout_s: how long to wait for
-        another writer's lock.  Raises ValueError for a mismatch,
-        `SetLockedError` if another process is appending.
+        mantissa_bits: lossy rounding of the signals (1..23 bits, see
+        `round_mantissa`), fixed when the set is created; None = lossless.
+        chunk_rows: when the set is created, windows per chunk (layout
+        'frames': a chunk holds ``chunk_rows * L`` frames; None: about 2 MiB);
+        cname: Blosc compressor when the set is created ('lz4hc': fast
+        decoding, default; 'zstd': a little smaller, ~5x slower to decode);
+        shuffle: Blosc byte shuffle when the set is created (None:
+        `default_shuffle`, i.e. only with mantissa_bits; True: ~1.3x smaller,
+        ~2.5x slower to decode); layout: 'frames' (default) or 'windows' when
+        the set is created (see the module docstring); all four ignored
+        afterwards.
+        lock_timeout_s: how long to wait for another writer's lock.  Raises
+        ValueError for a mismatch, `SetLockedError` if another process is
+        appending.
         """
-        self._require_writable()
         if not isinstance(ws, WindowSet):
             raise TypeError(f"append({set_name!r}): expected a WindowSet, got {type(ws).__name__}")
+        batch_attrs = to_jsonable(ws.attrs, f"WindowSet attrs for set {set_name!r}")
+        with self.appender(set_name, mantissa_bits=mantissa_bits, chunk_rows=chunk_rows, cname=cname,
+                           shuffle=shuffle, layout=layout, lock_timeout_s=lock_timeout_s) as app:
+            app.add(ws)
+            return app.commit(batch_attrs)
+
+    @contextlib.contextmanager
+    def appender(self, set_name: str, *, mantissa_bits: int | None = None, chunk_rows: int | None = None,
+                 cname: str = "lz4hc", shuffle: bool | None = None, layout: str = DEFAULT_LAYOUT,
+                 lock_timeout_s: float = 0.0) -> Iterator[WindowAppender]:
+        """A `WindowAppender` that streams batches into ``set_name`` and commits them as one append.
+
+        ``with store.appender("train") as app: app.add(ws1); app.add(ws2); app.commit(attrs)``.
+        The set's lock is held for the whole block.  Nothing is visible to
+        readers before `WindowAppender.commit`; leaving the block without
+        committing (or by an exception) discards what was added (a new set
+        is not created).  Arguments as in `append`.
+        """
+        self._require_writable()
         if not isinstance(set_name, str) or not set_name:
             raise ValueError(f"window set name must be a non-empty string, got {set_name!r}")
         if mantissa_bits is not None and not (isinstance(mantissa_bits, (int, np.integer))
@@ -563,108 +895,67 @@ class WindowStore:
             raise ValueError(f"chunk_rows must be a positive integer or None, got {chunk_rows!r}")
         if cname not in CODEC_LEVELS:
             raise ValueError(f"cname must be one of {sorted(CODEC_LEVELS)}, got {cname!r}")
-        batch_attrs = to_jsonable(ws.attrs, f"WindowSet attrs for set {set_name!r}")
+        if layout not in LAYOUT_FORMATS:
+            raise ValueError(f"layout must be one of {sorted(LAYOUT_FORMATS)}, got {layout!r}")
         with self._locked(set_name, lock_timeout_s):
-            final = self._set_dir(set_name)
-            if (final / _META_FILE).is_file():
-                rows = self._append_rows(final, set_name, ws, batch_attrs, mantissa_bits)
-            else:
-                tmp = final.parent / _temp_name(final.name)
-                try:
-                    self._create_set(tmp, set_name, ws, batch_attrs, mantissa_bits, chunk_rows, cname)
-                    rows = self._append_rows(tmp, set_name, ws, batch_attrs, None)
-                    if not _publish_dir(tmp, final):
-                        raise RuntimeError(f"{final}: window set appeared while its lock was held")
-                except BaseException:
-                    _remove(tmp)
-                    raise
-                logger.info("created window set %r in %s", set_name, self.path)
+            if shuffle is None:
+                shuffle = default_shuffle(mantissa_bits)
+            app = WindowAppender(self, set_name, mantissa_bits=mantissa_bits, chunk_rows=chunk_rows, cname=cname,
+                                 shuffle=bool(shuffle), layout=layout)
+            try:
+                yield app
+            finally:
+                app._close()
         self._views.pop(set_name, None)
-        logger.debug("appended %d windows to %r (rows %d..%d)", len(rows), set_name, rows.start, rows.stop)
-        return rows
 
     @staticmethod
-    def _create_set(path: Path, set_name: str, ws: WindowSet, batch_attrs: dict[str, Any],
-                    mantissa_bits: int | None, chunk_rows: int | None, cname: str) -> None:
+    def _create_set(path: Path, set_name: str, ws: WindowSet, mantissa_bits: int | None, chunk_rows: int | None,
+                    cname: str, shuffle: bool, layout: str) -> None:
         """An empty set group at ``path`` (n_committed 0) with the layout of ``ws``."""
         _, L, C = ws.X.shape
         fs = float(ws.fs)
         if not np.isfinite(fs) or fs <= 0:
             raise ValueError(f"window set {set_name!r}: fs must be a positive number of Hz, got {ws.fs!r}")
-        rows = chunk_rows_for(L, C) if chunk_rows is None else int(chunk_rows)
-        attrs = {
-            "format": WINDOW_SET_FORMAT,
+        attrs: dict[str, Any] = {
+            "format": LAYOUT_FORMATS[layout],
+            "layout": layout,
             "name": set_name,
             "channels": [str(c) for c in ws.channels],
             "units": [str(u) for u in ws.units],
             "fs": fs,
             "window_length": int(L),
-            "chunk_rows": rows,
-            "compression": {"codec": "blosc", "cname": cname, "clevel": CODEC_LEVELS[cname], "shuffle": "shuffle"},
+        }
+        if layout == "frames":
+            frames = chunk_frames_for(L, C) if chunk_rows is None else max(int(chunk_rows), 1) * int(L)
+            attrs.update(chunk_rows=frames // int(L), chunk_frames=frames, n_frames=0)
+        else:
+            rows = chunk_rows_for(L, C) if chunk_rows is None else int(chunk_rows)
+            attrs["chunk_rows"] = rows
+        attrs.update({
+            "compression": {"codec": "blosc", "cname": cname, "clevel": CODEC_LEVELS[cname],
+                            "shuffle": "shuffle" if shuffle else "noshuffle"},
             "mantissa_bits": None if mantissa_bits is None else int(mantissa_bits),
             "label_map": {},
             "tables": {f: [] for f in CODED_FIELDS},
-            "config": batch_attrs.get("config"),
+            "config": None,
             "provenance": [],
             "created_by": {"virtimu": __version__},
             "n_committed": 0,
-        }
+        })
         group = zarr.open_group(path, mode="w-", zarr_format=3, attributes=attrs)
-        group.create_array("X", shape=(0, L, C), dtype="float32", chunks=(rows, L, max(C, 1)),
-                           compressors=[_compressor(cname)], fill_value=0.0)
-        for name, dtype in (("y", "int64"), ("start", "int64"), *((f, "int32") for f in CODED_FIELDS)):
+        if layout == "frames":
+            group.create_array("frames", shape=(0, max(C, 1)), dtype="float32",
+                               chunks=(attrs["chunk_frames"], max(C, 1)),
+                               compressors=[_compressor(cname, shuffle)], fill_value=0.0)
+        else:
+            group.create_array("X", shape=(0, L, C), dtype="float32", chunks=(attrs["chunk_rows"], L, max(C, 1)),
+                               compressors=[_compressor(cname, shuffle)], fill_value=0.0)
+        columns = [("y", "int64"), ("start", "int64"), *((f, "int32") for f in CODED_FIELDS)]
+        if layout == "frames":
+            columns.append(("frame_start", "int64"))
+        for name, dtype in columns:
             group.create_array(name, shape=(0,), dtype=dtype, chunks=(META_CHUNK_ROWS,),
                                compressors=[_compressor()], fill_value=0)
-
-    def _append_rows(self, path: Path, set_name: str, ws: WindowSet, batch_attrs: dict[str, Any],
-                     mantissa_bits: int | None) -> range:
-        """Write ``ws`` after the committed rows of the set at ``path`` and commit (lock held)."""
-        attrs = (_read_meta(path).get("attributes") or {})
-        where = f"{self.path}: window set {set_name!r}"
-        X = self._matching_X(ws, attrs, where)
-        stored_bits = attrs.get("mantissa_bits")
-        if mantissa_bits is not None and mantissa_bits != stored_bits:
-            raise ValueError(f"{where} was created with mantissa_bits={stored_bits}, got {mantissa_bits}")
-        if stored_bits is not None:
-            X = round_mantissa(X, stored_bits)
-        stored_map = {int(c): n for c, n in attrs["label_map"].items()}
-        label_map, remap = merge_label_maps(stored_map, ws.label_map)
-        y = remap_codes(ws.y, remap)
-        tables = {f: list(attrs["tables"][f]) for f in CODED_FIELDS}
-        codes = {f: _encode_strings(getattr(ws, f), tables[f]) for f in CODED_FIELDS}
-
-        n0, m = int(attrs["n_committed"]), len(ws)
-        n1 = n0 + m
-        group = zarr.open_group(path, mode="r+")
-        columns = {"X": X, "y": y, "start": ws.start.astype(np.int64), **codes}
-        for name, data in columns.items():
-            array = group[name]
-            if array.shape[0] != n1:  # also drops an uncommitted tail left by a crashed writer
-                array.resize((n1, *array.shape[1:]))
-            if m:
-                array[n0:n1] = data
-        entry = {
-            "rows": [n0, n1],
-            "n_windows": m,
-            "sources": sorted(set(ws.source.tolist())),
-            "recordings": sorted(set(ws.recording.tolist())),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "virtimu": __version__,
-            "attrs": {k: v for k, v in batch_attrs.items() if k != "config"},
-        }
-        if any(k != v for k, v in remap.items()):
-            entry["label_remap"] = {str(k): v for k, v in remap.items() if k != v}
-        if "config" in batch_attrs and batch_attrs["config"] != attrs.get("config"):
-            entry["config"] = batch_attrs["config"]
-            if attrs.get("provenance"):
-                logger.warning("%s: appended windows were made with a different config (kept in provenance)", where)
-        self._commit(group, {
-            "label_map": {str(c): n for c, n in label_map.items()},
-            "tables": tables,
-            "provenance": [*attrs.get("provenance", []), entry],
-            "n_committed": n1,
-        })
-        return range(n0, n1)
 
     @staticmethod
     def _commit(group: zarr.Group, new_attrs: dict[str, Any]) -> None:
@@ -691,7 +982,7 @@ class WindowStore:
         order = [channels.index(c) for c in stored]
         units = [str(ws.units[i]) for i in order]
         if units != list(attrs["units"]):
-            bad = [f"{c}: {u!r} != {s!r}" for c, u, s in zip(stored, units, attrs["units"]) if u != s]
+            bad = [f"{c}: {u!r} != {s!r}" for c, u, s in zip(stored, units, attrs["units"], strict=True) if u != s]
             raise ValueError(f"{where}: units do not match the set's ({', '.join(bad)})")
         X = ws.X if order == list(range(len(order))) else ws.X[:, :, order]
         return np.ascontiguousarray(X, dtype=np.float32)
@@ -712,12 +1003,34 @@ class WindowStore:
 
     # ---------------------------------------------------------------- reading
 
-    def read_chunk(self, set_name: str, chunk: int) -> np.ndarray:
-        """Windows of chunk ``chunk`` of X: rows ``[chunk R, min((chunk + 1) R, N))``, float32 (k, L, C)."""
+    def layout(self, set_name: str) -> ChunkLayout:
+        """Where each committed window lies in the decoded chunks (`ChunkLayout`), for chunk-wise readers."""
+        return self._view(set_name).layout()
+
+    def frames_reader(self, set_name: str) -> Callable[..., np.ndarray]:
+        """``read(chunk, out=None)``: the decoded (chunk_frames, C) buffer of a chunk (see `read_frames`).
+
+        Safe to call from several threads at once on the direct Blosc path.
+        """
         view = self._view(set_name)
-        if chunk < 0 or chunk * view.chunk_rows >= view.n:
+        view.layout()
+        return view.read_frames
+
+    def read_frames(self, set_name: str, chunk: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The decoded buffer (chunk_frames, C) float32 of chunk ``chunk``; window i of that chunk is
+        ``buffer[layout.offset[i] : layout.offset[i] + L]``.  Decoded into ``out`` when given."""
+        view = self._view(set_name)
+        lay = view.layout()
+        if not 0 <= chunk < lay.n_chunks:
+            raise IndexError(f"{self.path}: window set {set_name!r} has no chunk {chunk} ({lay.n_chunks} chunks)")
+        return view.read_frames(int(chunk), out)
+
+    def read_chunk(self, set_name: str, chunk: int) -> np.ndarray:
+        """The committed windows of chunk ``chunk`` in row order, float32 (k, L, C)."""
+        view = self._view(set_name)
+        if not 0 <= chunk < view.layout().n_chunks:
             raise IndexError(f"{self.path}: window set {set_name!r} has no chunk {chunk} "
-                             f"({view.n} windows, {view.chunk_rows} per chunk)")
+                             f"({view.n} windows in {view.layout().n_chunks} chunks)")
         return view.read_chunk(int(chunk))
 
     def _rows(self, view: _SetView, idx: np.ndarray | None, set_name: str) -> np.ndarray:
@@ -738,9 +1051,11 @@ class WindowStore:
 
     @staticmethod
     def _read_X(view: _SetView, rows: np.ndarray) -> np.ndarray:
-        """X at ``rows`` (k, L, C): each needed chunk is read once, then the rows are gathered."""
-        out = np.empty((rows.size, int(view.attrs["window_length"]), len(view.attrs["channels"])), dtype=np.float32)
-        return gather_by_chunk(rows, view.chunk_rows, view.read_chunk, out)
+        """X at ``rows`` (k, L, C): each needed chunk is decoded once, then the windows are gathered."""
+        out = np.empty((rows.size, view.window_length, view.n_channels), dtype=np.float32)
+        lay = view.layout()
+        scratch = np.empty((lay.chunk_frames, lay.n_channels), dtype=np.float32)  # reused: one chunk at a time
+        return gather_windows(rows, lay, lambda c: view.read_frames(c, scratch), out)
 
     def meta(self, set_name: str) -> WindowMeta:
         """Per-window metadata (y, start, subject, recording, source) without X; cached per snapshot."""
@@ -770,10 +1085,7 @@ class WindowStore:
         view = self._view(set_name)
         rows = self._rows(view, idx, set_name)
         meta = self.meta(set_name)
-        if idx is None:
-            X = np.asarray(view.array("X")[:view.n], dtype=np.float32)
-        else:
-            X = self._read_X(view, rows)
+        X = view.read_all() if idx is None else self._read_X(view, rows)
         attrs = view.attrs
         return WindowSet(
             X=X, y=meta.y[rows], subject=meta.decode("subject", rows), recording=meta.decode("recording", rows),
@@ -785,8 +1097,7 @@ class WindowStore:
 
     def to_numpy(self, set_name: str) -> tuple[np.ndarray, np.ndarray]:
         """(X (N, L, C) float32, y (N,) int64) of the whole set."""
-        view = self._view(set_name)
-        return np.asarray(view.array("X")[:view.n], dtype=np.float32), self.labels(set_name)
+        return self._view(set_name).read_all(), self.labels(set_name)
 
     # ---------------------------------------------------------------- summary
 
@@ -831,6 +1142,236 @@ class WindowStore:
             "subjects": dict(sorted(per_subject.items())),
             "appends": len(attrs.get("provenance", [])),
         }
+
+
+# --------------------------------------------------------------------------- streaming writer
+
+
+class _RowWriter:
+    """Appends rows to a zarr array from row ``start`` on, writing whole chunks where it can.
+
+    At most one chunk of rows plus the last batch is held in memory.  The
+    array is resized as rows are written (which also drops an uncommitted
+    tail left by a killed writer).
+    """
+
+    def __init__(self, array: zarr.Array, start: int) -> None:
+        self.array = array
+        self.chunk = int(array.chunks[0])
+        self.written = int(start)
+        self._pending: list[np.ndarray] = []
+        self._n_pending = 0
+
+    @property
+    def end(self) -> int:
+        """Row after the last row written or pending."""
+        return self.written + self._n_pending
+
+    def write(self, rows: np.ndarray) -> None:
+        """Queue ``rows`` (k, ...); every complete chunk is written at once."""
+        if not len(rows):
+            return
+        self._pending.append(rows)
+        self._n_pending += len(rows)
+        aligned = (self.end // self.chunk) * self.chunk
+        if aligned > self.written:
+            self._flush(aligned - self.written)
+
+    def close(self) -> None:
+        """Write what is pending; the array then has exactly ``end`` rows."""
+        self._flush(self._n_pending)
+        if self.array.shape[0] != self.written:
+            self.array.resize((self.written, *self.array.shape[1:]))
+
+    def _flush(self, k: int) -> None:
+        if k <= 0:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        new_end = self.written + k
+        if self.array.shape[0] != new_end:
+            self.array.resize((new_end, *self.array.shape[1:]))
+        self.array[self.written:new_end] = data[:k]
+        self.written = new_end
+        rest = data[k:]
+        self._pending = [rest] if len(rest) else []
+        self._n_pending = len(rest)
+
+
+class WindowAppender:
+    """Streams `WindowSet` batches into one window set; `commit` makes all of them visible at once.
+
+    Made by `WindowStore.appender`, which holds the set's lock.  `add` writes
+    a batch's signals after the committed rows right away (chunk by chunk:
+    memory stays about one chunk plus one batch); the per-window columns (y,
+    start, subject / recording / source codes and, layout 'frames',
+    frame_start: 28 to 36 bytes a window) stay in memory until `commit`.
+    ``commit(attrs)`` writes them, merges label map and string tables and
+    commits with one provenance entry, exactly as one `WindowStore.append`
+    of the concatenated batches would: streaming a run batch by batch gives
+    the same set.  Batches may use different label maps (merged by name,
+    `merge_label_maps`).  Without a commit (killed process, exception,
+    leaving the ``with`` block) nothing becomes visible.
+    """
+
+    def __init__(self, store: WindowStore, set_name: str, *, mantissa_bits: int | None, chunk_rows: int | None,
+                 cname: str, shuffle: bool, layout: str) -> None:
+        self._store = store
+        self.set_name = set_name
+        self._where = f"{store.path}: window set {set_name!r}"
+        self._options = {"mantissa_bits": mantissa_bits, "chunk_rows": chunk_rows, "cname": cname,
+                         "shuffle": shuffle, "layout": layout}
+        final = store._set_dir(set_name)
+        self._final = final
+        self._new = not (final / _META_FILE).is_file()
+        self._path = final.parent / _temp_name(final.name) if self._new else final
+        self._attrs: dict[str, Any] | None = None
+        self._group: zarr.Group | None = None
+        self._writer: _RowWriter | None = None
+        if not self._new:
+            _, attrs = store._load_attrs(set_name)
+            stored_bits = attrs.get("mantissa_bits")
+            if mantissa_bits is not None and mantissa_bits != stored_bits:
+                raise ValueError(f"{self._where} was created with mantissa_bits={stored_bits}, got {mantissa_bits}")
+            self._open(attrs)
+        self._label_map: dict[int, str] = {}
+        self._tables: dict[str, list[str]] = {f: [] for f in CODED_FIELDS}
+        self._columns: dict[str, list[np.ndarray]] = {k: [] for k in ("y", "start", *CODED_FIELDS, "frame_start")}
+        self._tail: _Tail | None = None
+        self._next_frame = 0 if self._attrs is None else int(self._attrs.get("n_frames", 0))
+        self.n_added = 0
+        self.committed = False
+        self._closed = False
+
+    def _open(self, attrs: dict[str, Any]) -> None:
+        self._attrs = attrs
+        self._group = zarr.open_group(self._path, mode="r+")
+        self.layout = str(attrs.get("layout", "windows"))
+        if self.layout == "frames":
+            self._writer = _RowWriter(self._group["frames"], int(attrs["n_frames"]))
+        else:
+            self._writer = _RowWriter(self._group["X"], int(attrs["n_committed"]))
+
+    def add(self, ws: WindowSet) -> None:
+        """Write the windows of ``ws`` (not visible before `commit`).
+
+        Raises ValueError when ``ws`` does not match the set (window length,
+        channels by name, units, fs), as `WindowStore.append` does.
+        """
+        if self._closed or self.committed:
+            raise RuntimeError(f"{self._where}: this appender is closed")
+        if not isinstance(ws, WindowSet):
+            raise TypeError(f"{self._where}: expected a WindowSet, got {type(ws).__name__}")
+        if self._attrs is None:
+            opts = self._options
+            self._store._create_set(self._path, self.set_name, ws, opts["mantissa_bits"], opts["chunk_rows"],
+                                    opts["cname"], opts["shuffle"], opts["layout"])
+            self._open(_read_meta(self._path).get("attributes") or {})
+        attrs = self._attrs
+        X = WindowStore._matching_X(ws, attrs, self._where)
+        if attrs.get("mantissa_bits") is not None:
+            X = round_mantissa(X, int(attrs["mantissa_bits"]))
+        self._label_map, remap = merge_label_maps(self._label_map, ws.label_map)
+        self._columns["y"].append(remap_codes(ws.y, remap))
+        self._columns["start"].append(ws.start.astype(np.int64))
+        for f in CODED_FIELDS:
+            self._columns[f].append(_encode_strings(getattr(ws, f), self._tables[f]))
+        m = len(ws)
+        if self.layout == "frames":
+            L = int(attrs["window_length"])
+            shift = overlap_shifts(X, ws.recording, ws.source, ws.start, self._tail)
+            starts, n_new, pad, self._next_frame = place_frames(
+                shift, L, int(attrs["chunk_frames"]), self._next_frame, -1 if self._tail is None else self._tail.frame)
+            self._writer.write(new_frame_rows(X, n_new, pad))
+            self._columns["frame_start"].append(starts)
+            if m:
+                self._tail = _Tail(bits=X[-1].view(np.uint32).copy(), recording=str(ws.recording[-1]),
+                                   source=str(ws.source[-1]), start=int(ws.start[-1]), frame=int(starts[-1]))
+        else:
+            self._writer.write(X)
+        self.n_added += m
+
+    def commit(self, attrs: dict[str, Any] | None = None) -> range:
+        """Write the per-window columns and commit everything added; returns the new rows.
+
+        attrs: attributes of the committed windows (JSON-able), recorded in
+        the provenance entry; its 'config' becomes the set's config when the
+        set is created (a different config later is kept in the entry, with a
+        warning).  A new set is moved into place here.
+        """
+        if self._closed or self.committed:
+            raise RuntimeError(f"{self._where}: this appender is closed")
+        if self._attrs is None:
+            raise ValueError(f"{self._where}: nothing to commit (no batch was added)")
+        batch_attrs = to_jsonable(dict(attrs or {}), f"attrs for set {self.set_name!r}")
+        set_attrs = self._attrs
+        self._writer.close()
+
+        stored_map = {int(c): n for c, n in set_attrs["label_map"].items()}
+        label_map, remap = merge_label_maps(stored_map, self._label_map)
+        cols = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in self._columns.items()}
+        cols["y"] = remap_codes(cols["y"], remap)
+        tables = {}
+        for f in CODED_FIELDS:
+            stored = list(set_attrs["tables"][f])
+            known = set(stored)
+            final = stored + sorted(s for s in self._tables[f] if s not in known)
+            index = {s: i for i, s in enumerate(final)}
+            translate = np.array([index[s] for s in self._tables[f]], dtype=np.int32)
+            cols[f] = translate[cols[f]] if cols[f].size else cols[f].astype(np.int32)
+            tables[f] = final
+        if self.layout != "frames":
+            del cols["frame_start"]
+
+        n0 = int(set_attrs["n_committed"])
+        n1 = n0 + self.n_added
+        for name, data in cols.items():
+            array = self._group[name]
+            if array.shape[0] != n1:  # also drops an uncommitted tail left by a killed writer
+                array.resize((n1,))
+            if self.n_added:
+                array[n0:n1] = data
+        entry = {
+            "rows": [n0, n1],
+            "n_windows": self.n_added,
+            "sources": sorted(self._tables["source"]),
+            "recordings": sorted(self._tables["recording"]),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "virtimu": __version__,
+            "attrs": {k: v for k, v in batch_attrs.items() if k != "config"},
+        }
+        if any(k != v for k, v in remap.items()):
+            entry["label_remap"] = {str(k): v for k, v in remap.items() if k != v}
+        new_attrs: dict[str, Any] = {
+            "label_map": {str(c): n for c, n in label_map.items()},
+            "tables": tables,
+            "provenance": [*set_attrs.get("provenance", []), entry],
+            "n_committed": n1,
+        }
+        if self._new:
+            new_attrs["config"] = batch_attrs.get("config")
+        elif "config" in batch_attrs and batch_attrs["config"] != set_attrs.get("config"):
+            entry["config"] = batch_attrs["config"]
+            if set_attrs.get("provenance"):
+                logger.warning("%s: appended windows were made with a different config (kept in provenance)",
+                               self._where)
+        if self.layout == "frames":
+            new_attrs["n_frames"] = int(self._writer.end)
+        WindowStore._commit(self._group, new_attrs)
+        if self._new:
+            if not _publish_dir(self._path, self._final):
+                raise RuntimeError(f"{self._final}: window set appeared while its lock was held")
+            logger.info("created window set %r in %s", self.set_name, self._store.path)
+        self.committed = True
+        logger.debug("committed %d windows to %r (rows %d..%d)", self.n_added, self.set_name, n0, n1)
+        return range(n0, n1)
+
+    def _close(self) -> None:
+        """End the session: a new set that was not committed is removed."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._new and not self.committed:
+            _remove(self._path)
 
 
 def _pair_counts(y: np.ndarray, codes: np.ndarray) -> dict[tuple[int, int], int]:
