@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import fake_chumpy, random_smpl_arrays
+from tests.conftest import fake_chumpy, random_smpl_arrays
 from virtimu.body.files import (DEFAULT_BODY_PATH, BodyModelFileError, clear_body_model_cache,
                                 find_body_model_file, load_body_model)
 from virtimu.body.joints import JOINT_NAMES, PARENTS

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import fake_chumpy
+from tests.conftest import fake_chumpy
 
 from virtimu.io.pickles import ChumpyStub, PickleReadError, UnsafePickleError, restricted_load, to_plain
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_outputs import check_common_outputs, check_png
+from tests.pipelines.pipeline_outputs import check_common_outputs, check_png
 
 from pipelines import amass_to_dip
 

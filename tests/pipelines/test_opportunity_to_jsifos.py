@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pipeline_outputs import check_common_outputs, check_png
+from tests.pipelines.pipeline_outputs import check_common_outputs, check_png
 
 from pipelines import opportunity_to_jsifos as pipe
 

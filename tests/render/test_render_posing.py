@@ -48,7 +48,7 @@ def test_motion_file_found_under_amass_root_when_moved(demo_store, tmp_path):
 
 
 def test_body_with_other_mesh_is_refused(demo_store, tmp_path):
-    from conftest import random_smpl_arrays  # noqa: PLC0415 - the root conftest, as other tests use it
+    from tests.conftest import random_smpl_arrays  # noqa: PLC0415
 
     path = tmp_path / "SMPL_NEUTRAL.pkl"
     with open(path, "wb") as fh:

@@ -25,7 +25,7 @@ from virtimu.sensors.placement import (
     resolve_sites,
 )
 
-from conftest import random_smpl_arrays
+from tests.conftest import random_smpl_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
 HAPT_RAW = ROOT.parent / "shared" / "data" / "hapt" / "RawData"

@@ -11,7 +11,7 @@ from virtimu.sensors.placement import Attachment
 from virtimu.sensors.synth import SynthConfig, synthesize
 from virtimu.types import Motion
 
-from conftest import random_smpl_arrays
+from tests.conftest import random_smpl_arrays
 
 G = 9.81
 # AMASS root orientation of an upright body: model y (up) -> world z.
