@@ -1,16 +1,19 @@
-"""Feature-based learners: Random Forest, XGBoost and SVM on window features.
+"""Feature-based learners: Random Forest (hand-crafted or tsfresh features), XGBoost and SVM.
 
 Each learner follows the project's learner interface over windows
 ``X (N, L, C)``: ``fit(X, y, groups=None)``, ``predict``, ``predict_proba``,
 ``save(path)`` and ``load(path)``.  Windows are first mapped to the
 hand-crafted + spectral features of `virtimu.features.handcrafted`
-(sampled at ``config.fs`` Hz); labels may be any integer codes (column k of
+(sampled at ``config.fs`` Hz; ``rf-tsfresh``: tsfresh + spectral); labels may be any integer codes (column k of
 ``predict_proba`` is code ``classes_[k]``).
 
-- `FeatureRF`: scikit-learn ``RandomForestClassifier``.  The virtual-IMU
-  transfer paper (000) trains a random forest on ~2400 tsfresh features
-  plus binned PSD; tsfresh is not a dependency here (a tsfresh feature
-  block is future work), so the forest sees the hand-crafted + spectral set.
+- `FeatureRF`: scikit-learn ``RandomForestClassifier`` on the hand-crafted
+  + spectral set.
+- `FeatureRFTsfresh` (``rf-tsfresh``): the same forest on tsfresh features
+  plus the spectral (PSD) block, as the random-forest baseline of the
+  virtual-IMU transfer paper (000: ~2400 tsfresh + binned-PSD features);
+  see `virtimu.features.tsfresh_features` (needs ``pip install tsfresh``;
+  cached per window, beside the window set in the store or in a folder).
 - `FeatureXGB`: ``xgboost.XGBClassifier``; defaults from the SelfPAB paper
   (002) baseline on HAR70+: learning rate 0.3, 512 estimators, max depth 5,
   multi-class error rate as the evaluation metric.
@@ -31,12 +34,14 @@ written atomically (temp file + rename).
 Feature cache: with ``config.cache_dir`` set, features are stored as
 ``<cache_dir>/<key>.npy`` where key = SHA-256 of X's shape, dtype and bytes,
 fs, the feature config and the channel names; a repeated call on the same
-windows loads the file instead of extracting again.
+windows loads the file instead of extracting again.  ``rf-tsfresh`` keeps
+its own per-window cache (`virtimu.features.cache`), see `RFTsfreshConfig`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -88,6 +93,39 @@ class RFConfig:
     class_weight: str | None = None
     n_jobs: int | None = None
     seed: int = 0
+
+
+@dataclasses.dataclass
+class RFTsfreshConfig(RFConfig):
+    """Random forest on tsfresh + PSD features (`FeatureRFTsfresh`).
+
+    Forest settings as `RFConfig`.  Features:
+    feature_set: tsfresh set, "minimal" / "efficient" / "comprehensive" /
+        "paper000" or a tsfresh settings dict (see
+        `virtimu.features.tsfresh_features`).  Default "efficient".
+    include_psd: append the `virtimu.features.spectral` block (binned PSD,
+        spectral entropy, energy, moments, dominant frequency) per channel.
+    add_magnitude: add the magnitude of every triaxial channel group as a
+        channel first (paper 000 feeds x, y, z and magnitude).
+    workers: extraction processes (None: all cores); chunk_size: windows per
+        task / cache part; progress: tqdm bar.
+    cache_dir: feature cache folder for windows that do not come from a
+        store (None: the environment variable ``VIRTIMU_FEATURE_CACHE`` if
+        set, else the feature config's ``cache_dir``, else no cache).
+    store_cache: when the windows come from a window set of a virtimu store
+        (``provenance`` of `fit` names ``store`` and ``set``, or
+        `FeatureRFTsfresh.use_store_cache`), cache the features beside that
+        set in the store (``features/<set>/<namespace>``).
+    """
+
+    feature_set: str | dict = "efficient"
+    include_psd: bool = True
+    add_magnitude: bool = False
+    workers: int | None = None
+    chunk_size: int = 64
+    progress: bool = True
+    cache_dir: str | None = None
+    store_cache: bool = True
 
 
 @dataclasses.dataclass
@@ -176,12 +214,18 @@ class FeatureLearner:
     """Base class: feature extraction, label coding, save / load.
 
     Subclasses set ``kind``, ``config_type`` and implement ``_make_estimator``,
-    ``_fit_estimator``, ``_proba``, ``_model_bytes`` and ``_model_from_bytes``.
+    ``_fit_estimator``, ``_proba``, ``_model_bytes`` and ``_model_from_bytes``;
+    they may replace the feature extraction (``_extract``), add fitted feature
+    post-processing (``_fit_transform`` / ``_transform``) and store its state
+    in further zip members (``extra_files``, ``_extra_files``,
+    ``_read_extra_files``).
     """
 
     kind: ClassVar[str] = ""
     config_type: ClassVar[type] = object
     model_file: ClassVar[str] = "model.bin"
+    #: names of further (non-pickle) files in the model zip, see `_extra_files`
+    extra_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any | dict | None = None, feature_config: FeatureConfig | dict | None = None):
         if config is None:
@@ -204,8 +248,20 @@ class FeatureLearner:
 
     # ---------------------------------------------------------- features
     def features(self, X: np.ndarray) -> np.ndarray:
-        """Feature matrix (N, F) float32 of windows X (N, L, C)."""
-        feats, _ = extract_features(X, self.feature_config, self.channels)
+        """Feature matrix (N, F) float32 of windows X (N, L, C), as the model sees it."""
+        feats, _ = self._extract(X)
+        return self._transform(feats)
+
+    def _extract(self, X: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Raw features (N, F) float32 and their names."""
+        return extract_features(X, self.feature_config, self.channels)
+
+    def _fit_transform(self, feats: np.ndarray) -> np.ndarray:
+        """Fit any feature post-processing on the training features and apply it."""
+        return feats
+
+    def _transform(self, feats: np.ndarray) -> np.ndarray:
+        """Apply the post-processing fitted by `_fit_transform`."""
         return feats
 
     # --------------------------------------------------------------- fit
@@ -232,7 +288,8 @@ class FeatureLearner:
         self.window_shape_ = (int(X.shape[1]), int(X.shape[2]))
         self.label_map = {int(k): str(v) for k, v in (label_map or {}).items()}
         self.provenance = dict(provenance or {})
-        feats, self.feature_names_ = extract_features(X, self.feature_config, self.channels)
+        feats, self.feature_names_ = self._extract(X)
+        feats = self._fit_transform(feats)
         y_idx = np.searchsorted(self.classes_, y)
         logger.info("fitting %s on %d windows, %d features, %d classes", self.kind, feats.shape[0],
                     feats.shape[1], self.classes_.size)
@@ -276,6 +333,8 @@ class FeatureLearner:
             with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
                 z.writestr("meta.json", json.dumps(self._meta(), indent=1))
                 z.writestr(self.model_file, self._model_bytes())
+                for name, data in self._extra_files().items():
+                    z.writestr(name, data)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -302,6 +361,7 @@ class FeatureLearner:
                 if cls is not FeatureLearner and klass is not cls:
                     raise ValueError(f"{path}: holds a {kind!r} learner, not {cls.kind!r}")
                 blob = z.read(klass.model_file)
+                extra = {name: z.read(name) for name in klass.extra_files if name in z.namelist()}
         except (zipfile.BadZipFile, KeyError) as e:
             raise ValueError(f"{path}: not a feature-learner file ({e})") from None
         learner = klass(_config_from_dict(klass.config_type, meta["config"]),
@@ -313,11 +373,19 @@ class FeatureLearner:
         learner.label_map = {int(k): v for k, v in meta["label_map"].items()}
         learner.provenance = meta.get("provenance") or {}
         learner.model_ = learner._model_from_bytes(blob, trusted, path)
+        learner._read_extra_files(extra, path)
         return learner
 
     # ------------------------------------------------------ subclass API
     def _make_estimator(self) -> Any:
         raise NotImplementedError
+
+    def _extra_files(self) -> dict[str, bytes]:
+        """Further files to store in the model zip, ``{name: bytes}`` (names in ``extra_files``)."""
+        return {}
+
+    def _read_extra_files(self, files: dict[str, bytes], path: Path) -> None:
+        """Restore state from the files `_extra_files` wrote."""
 
     def _fit_estimator(self, F: np.ndarray, y_idx: np.ndarray) -> None:
         self.model_.fit(F, y_idx)
@@ -402,5 +470,95 @@ class FeatureXGB(FeatureLearner):
         return model
 
 
+class FeatureRFTsfresh(FeatureRF):
+    """Random forest on tsfresh features plus the spectral (PSD) block, as paper 000's baseline.
+
+    Features: `virtimu.features.tsfresh_features.extract_tsfresh` (cached,
+    parallel) of every channel (and, with ``add_magnitude``, every triaxial
+    magnitude), then `virtimu.features.spectral.spectral_features` with the
+    feature config's spectral settings.  Non-finite tsfresh values are filled
+    column-wise from the training features (`ColumnImputer`); the fill
+    values are stored in the model file as ``impute.npz`` (no pickle).
+    """
+
+    kind = "rf-tsfresh"
+    config_type = RFTsfreshConfig
+    model_file = "model.skops"
+    extra_files = ("impute.npz",)
+
+    def __init__(self, config: Any | dict | None = None, feature_config: FeatureConfig | dict | None = None):
+        super().__init__(config, feature_config)
+        self.imputer_: Any = None
+        self._store: tuple[str, str] | None = None
+
+    def use_store_cache(self, store: str | os.PathLike, set_name: str) -> None:
+        """Cache features beside window set ``set_name`` of the virtimu store ``store``."""
+        self._store = (str(store), str(set_name))
+
+    def _cache_args(self) -> dict[str, Any]:
+        """Where the tsfresh cache lives: beside the window set, a folder, or nowhere."""
+        c = self.config
+        if c.store_cache:
+            store = self._store
+            prov = self.provenance if isinstance(self.provenance, dict) else {}
+            if store is None and prov.get("store") and prov.get("set"):
+                store = (str(prov["store"]), str(prov["set"]))
+            if store is not None and (Path(store[0]) / "zarr.json").is_file():
+                return {"store": store[0], "set_name": store[1]}
+        cache_dir = c.cache_dir or os.environ.get("VIRTIMU_FEATURE_CACHE") or self.feature_config.cache_dir
+        return {"cache_dir": cache_dir} if cache_dir else {}
+
+    def _extract(self, X: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        from virtimu.features.handcrafted import triaxial_groups
+        from virtimu.features.spectral import spectral_features
+        from virtimu.features.tsfresh_features import TsfreshConfig, extract_tsfresh
+
+        X = np.asarray(X)
+        if X.ndim != 3:
+            raise ValueError(f"features: X must be (N, L, C), got shape {X.shape}")
+        c = self.config
+        chans = list(self.channels) if self.channels is not None else [f"ch{i}" for i in range(X.shape[2])]
+        if c.add_magnitude:
+            groups = triaxial_groups(self.channels, X.shape[2])
+            if groups:
+                mags = np.stack([np.linalg.norm(X[:, :, list(idx)].astype(np.float64), axis=-1)
+                                 for _, idx in groups], axis=-1).astype(X.dtype)
+                X = np.concatenate([X, mags], axis=-1)
+                chans += [f"{g}_mag" for g, _ in groups]
+        ts_config = TsfreshConfig(feature_set=c.feature_set, workers=c.workers, chunk_size=c.chunk_size,
+                                  progress=c.progress)
+        feats, names = extract_tsfresh(X, self.feature_config.fs, chans, ts_config, **self._cache_args())
+        if c.include_psd:
+            spec, spec_names = spectral_features(X, self.feature_config.fs, self.feature_config.features.spectral,
+                                                 chans)
+            feats, names = np.concatenate([feats, spec], axis=1), names + spec_names
+        return feats, names
+
+    def _fit_transform(self, feats: np.ndarray) -> np.ndarray:
+        from virtimu.features.tsfresh_features import ColumnImputer
+
+        self.imputer_ = ColumnImputer().fit(feats)
+        return self.imputer_.transform(feats)
+
+    def _transform(self, feats: np.ndarray) -> np.ndarray:
+        if self.imputer_ is None:
+            raise RuntimeError(f"{type(self).__name__}: call fit or load first")
+        return self.imputer_.transform(feats)
+
+    def _extra_files(self) -> dict[str, bytes]:
+        buf = io.BytesIO()
+        np.savez(buf, **self.imputer_.arrays())
+        return {"impute.npz": buf.getvalue()}
+
+    def _read_extra_files(self, files: dict[str, bytes], path: Path) -> None:
+        from virtimu.features.tsfresh_features import ColumnImputer
+
+        if "impute.npz" not in files:
+            raise ValueError(f"{path}: rf-tsfresh model file lacks impute.npz")
+        with np.load(io.BytesIO(files["impute.npz"]), allow_pickle=False) as z:
+            self.imputer_ = ColumnImputer.from_arrays({k: z[k] for k in z.files})
+
+
 #: Feature learners by name (`virtimu train NAME`).
-FEATURE_LEARNERS: dict[str, type[FeatureLearner]] = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM}
+FEATURE_LEARNERS: dict[str, type[FeatureLearner]] = {"rf": FeatureRF, "xgb": FeatureXGB, "svm": FeatureSVM,
+                                                     "rf-tsfresh": FeatureRFTsfresh}
