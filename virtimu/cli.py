@@ -17,7 +17,7 @@ log = logging.getLogger("virtimu")
 #: Modules that add their own sub-commands: each defines ``register(sub)``
 #: taking the ``add_subparsers`` object and calling ``set_defaults(func=...)``
 #: on the parsers it adds.
-EXTENSIONS: tuple[str, ...] = ("virtimu.render.cli", "virtimu.fidelity.cli")
+EXTENSIONS: tuple[str, ...] = ("virtimu.render.cli", "virtimu.fidelity.cli", "virtimu.selfpab.cli")
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
