@@ -32,35 +32,62 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def _synth_config(args: argparse.Namespace):
+    """The SynthConfig of ``virtimu synth``: --config YAML, then options, then key=value settings.
+
+    Raises ValueError naming the file (or setting) for anything invalid,
+    including the device model (checked here, before any file is read).
+    """
     from virtimu.sensors.synth import SynthConfig
 
     values: dict[str, Any] = {}
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        if not isinstance(loaded, dict):
-            raise SystemExit(f"error: {args.config}: expected a mapping of SynthConfig fields")
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--config {args.config}: cannot read ({type(exc).__name__}: {exc})") from None
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. a date like 2019-13-45
+            raise ValueError(f"--config {args.config}: not valid YAML ({exc})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+            raise ValueError(f"--config {args.config}: expected a mapping of SynthConfig fields, "
+                             f"got {type(loaded).__name__}")
         values.update(loaded)
     for key in ("fps", "strategy", "span", "signals", "acc_mode", "device", "seed"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value
-    values.update(_parse_overrides(args.overrides))
+    overrides = _parse_overrides(args.overrides)
+    values.update(overrides)
+    where = f"--config {args.config}" if args.config else "synthesis settings"
     known = {f.name for f in dataclasses.fields(SynthConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise SystemExit(f"error: unknown synthesis settings {unknown}; valid: {sorted(known)}")
+        raise ValueError(f"{where}: unknown synthesis settings {unknown}; valid: {sorted(known)}")
     try:
-        return SynthConfig(**values)
-    except (TypeError, ValueError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+        cfg = SynthConfig(**values)
+        cfg.device_model()  # a bad device model fails here, not once per file
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return cfg
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    """``virtimu synth``: in this process / a process pool, or on a Dask cluster (--scheduler)."""
     from virtimu.sensors.placement import PlacementError, load_site_table, resolve_sites
     from virtimu.synthesis import DEMO_MOTIONS, SynthJob, run_synthesis
 
-    cfg = _synth_config(args)
+    try:
+        cfg = _synth_config(args)
+    except ValueError as exc:  # exits as before (status 1, message on stderr)
+        raise SystemExit(f"error: {exc}") from None
+    if args.workers is not None and args.workers < 1:
+        print(f"error: --workers {args.workers}: need at least 1", file=sys.stderr)
+        return 2
+    if args.retries < 0:
+        print(f"error: --retries {args.retries}: must be >= 0", file=sys.stderr)
+        return 2
     try:
         table = load_site_table(args.sites)
         spec = args.sensors
@@ -86,7 +113,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
     print(f"sensors: {', '.join(s.name for s in sites)}; {cfg.fps:g} Hz; signals {','.join(cfg.signals)}; "
           f"strategy {cfg.strategy}; body {args.body_model or 'virtimu default body'}")
     try:
-        report = run_synthesis(inputs, job, workers=args.workers, progress=not args.quiet)
+        if args.scheduler:
+            from virtimu.distributed import DaskUnavailableError, run_synthesis_dask
+
+            where = "a local Dask cluster" if args.scheduler == "local" else f"the Dask cluster at {args.scheduler}"
+            print(f"running on {where}")
+            try:
+                report = run_synthesis_dask(inputs, job, scheduler=args.scheduler, workers=args.workers,
+                                            retries=args.retries, progress=not args.quiet)
+            except DaskUnavailableError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        else:
+            report = run_synthesis(inputs, job, workers=args.workers, progress=not args.quiet)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -282,16 +321,48 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(args: argparse.Namespace) -> list[int] | None:
+    """Training seeds of repeated runs from --seeds 0,1,2 or --repeats R (0..R-1); None = one run."""
+    if args.seeds and args.repeats:
+        raise ValueError("give --seeds or --repeats, not both")
+    if args.seeds:
+        try:
+            return [int(s) for s in str(args.seeds).split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise ValueError(f"--repeats {args.repeats}: need at least 1")
+        return list(range(args.repeats))
+    return None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from virtimu.training.run import RunSpec, train_run
+    from tqdm.auto import tqdm
+
+    from virtimu.training.run import RunSpec, train_run, train_runs
 
     spec = RunSpec(model=args.model, store=args.store, set_name=args.set, source=args.source, split=args.split,
                    ratio=args.ratio, test_subject=args.test_subject,
                    test_subjects=tuple(args.test_subjects.split(",")) if args.test_subjects else (),
                    n_val_subjects=args.val_subjects, seed=args.seed, init=args.init, freeze_conv=args.freeze_conv,
-                   freeze_all_but_fc=args.freeze_all_but_fc, n_windows=args.n_windows)
+                   freeze_all_but_fc=args.freeze_all_but_fc, n_windows=args.n_windows, k=args.k)
     try:
-        result = train_run(spec, args.out, overrides=args.overrides, config_file=args.config)
+        seeds = _seeds(args)
+        if args.folds is None and seeds is None and args.split != "kfold":
+            result = train_run(spec, args.out, overrides=args.overrides, config_file=args.config)
+        else:
+            def line(i: int, n: int, sub, res, skipped: bool) -> None:
+                m = res.metrics
+                where = (f"fold {sub.fold} " if sub.fold is not None else "") + f"seed {sub.seed}"
+                tqdm.write(f"[{i + 1}/{n}] {where}: accuracy {100 * m.accuracy:.2f} %, macro-F1 "
+                           f"{100 * m.macro_f1:.2f} % on {m.n} test windows, "
+                           + ("done before" if skipped else f"trained in {res.train_seconds:.1f} s"))
+
+            summary = train_runs(spec, args.out, folds=args.folds, seeds=seeds or [0], overrides=args.overrides,
+                                 config_file=args.config, progress=not args.quiet, on_run=line)
+            _print_summary(summary, args.out)
+            return 0
     except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -302,10 +373,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_summary(summary: dict, out: str | Path) -> None:
+    agg = summary["aggregate"]
+
+    def pm(key: str) -> str:
+        e = agg[key]
+        return f"{100 * e['mean']:.2f} ± {100 * e['std']:.2f} %"
+
+    print(f"{summary['model']}: {summary['n_runs']} runs ({summary['split']}): accuracy {pm('accuracy')}, "
+          f"macro-F1 {pm('macro_f1')} (mean ± std over runs)")
+    print(f"summary: {Path(out) / 'summary.md'} (summary.json, folds_macro_f1.png, confusion_sum.png)")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from virtimu.training.run import eval_run
+    from virtimu.training.run import eval_run, eval_runs, is_multi_run
 
     try:
+        if is_multi_run(args.run):
+            summary = eval_runs(args.run, args.store, args.set, args.source, out=args.out, progress=not args.quiet)
+            _print_summary(summary, args.out or Path(args.run) / "eval")
+            return 0
         result = eval_run(args.run, args.store, args.set, args.source, out=args.out)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -342,7 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gender", help="force a body gender (default: from each AMASS file when a folder is given)")
     p.add_argument("--out", default="data/synth.zarr", help="output Zarr store (default data/synth.zarr)")
     p.add_argument("--source", help="source name in the store (default amass, or demo)")
-    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes (default: all cores); with --scheduler local: Dask workers")
+    p.add_argument("--scheduler",
+                   help="run on Dask: 'local' (a LocalCluster of --workers processes) or the address of a "
+                        "running scheduler, tcp://HOST:PORT (inputs and --out on a filesystem shared by all workers)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="with --scheduler: Dask retries of a task that failed for a reason other than its "
+                        "input (default 2)")
     p.add_argument("--overwrite", action="store_true", help="re-synthesise recordings already in the store")
     p.add_argument("--config", help="YAML file of synthesis settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -409,18 +503,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("train", help="train (or transfer) a model on a window set, evaluate on a held-out part")
+    p = sub.add_parser("train", help="train (or transfer) a model on a window set, evaluate on a held-out part",
+                       description="One run, or many: every LOSO fold / k folds (--folds, --split kfold) and "
+                                   "repeated seeds (--repeats, --seeds), each in OUT/fold-<f>/seed-<s>/, "
+                                   "summarised in OUT/summary.md; a rerun skips finished runs.")
     p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm, rf, xgb, svm")
     p.add_argument("--store", required=True)
     p.add_argument("--set", default="default", help="window set name (default 'default')")
     p.add_argument("--source", help="only windows of this source")
-    p.add_argument("--split", choices=["ratio", "loso", "subjects"], default="ratio",
-                   help="ratio (paper 001's 7:3), loso (one fold; paper 000) or fixed test subjects")
+    p.add_argument("--split", choices=["ratio", "loso", "subjects", "kfold"], default="ratio",
+                   help="ratio (paper 001's 7:3), loso (paper 000), fixed test subjects, or subject-grouped k-fold")
     p.add_argument("--ratio", type=float, default=0.7, help="train fraction for --split ratio")
     p.add_argument("--test-subject", dest="test_subject", help="loso: the held-out subject (default: first)")
     p.add_argument("--test-subjects", dest="test_subjects", help="subjects: comma-separated test subjects")
-    p.add_argument("--val-subjects", dest="val_subjects", type=int, default=2, help="loso: validation subjects")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-subjects", dest="val_subjects", type=int, default=2,
+                   help="loso: validation subjects (torch models keep the best validation epoch)")
+    p.add_argument("--folds", help="loso / kfold: 'all' folds, the first N, or named ones 'S1,S2' "
+                                   "('3,' names fold 3); each fold is a run")
+    p.add_argument("--k", type=int, default=5, help="kfold: number of subject-grouped folds (default 5)")
+    p.add_argument("--repeats", type=int, help="repeat every run with training seeds 0..R-1")
+    p.add_argument("--seeds", help="repeat every run with these training seeds, e.g. 0,1,2,3,4")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split (ratio, validation subjects, k folds)")
     p.add_argument("--init", help="checkpoint to transfer from (fine-tune)")
     p.add_argument("--freeze-conv", dest="freeze_conv", type=int, help="freeze the first k conv layers (paper 000)")
     p.add_argument("--freeze-all-but-fc", dest="freeze_all_but_fc", action="store_true",
@@ -428,15 +531,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-windows", dest="n_windows", type=int, help="fine-tune on this many stratified target windows")
     p.add_argument("--config", help="YAML with 'model:' and 'train:' sections")
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("overrides", nargs="*", help="key=value training settings (epochs=5, lr=1e-4, model.dropout=0.3)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar over runs")
+    p.add_argument("overrides", nargs="*", help="key=value training settings (epochs=5, lr=1e-4, model.dropout=0.3, "
+                                                "stream=auto|true|false, max_in_memory_mb=1024)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a trained run on a window set")
-    p.add_argument("run", help="run folder written by virtimu train")
-    p.add_argument("--store", required=True)
-    p.add_argument("--set", default="default")
+    p = sub.add_parser("eval", help="evaluate a trained run (or a folder of runs) on a window set")
+    p.add_argument("run", help="run folder written by virtimu train (one run, or folds / repeats)")
+    p.add_argument("--store", help="window store (default: the one the run was trained on, its test part)")
+    p.add_argument("--set", help="window set (default: the run's set, or 'default' for another store)")
     p.add_argument("--source")
-    p.add_argument("--out", help="output folder (default RUN/eval)")
+    p.add_argument("--out", help="output folder (default RUN/eval; for a folder of runs RUN/eval/summary.*)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar over runs")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="summarise a store: sources, recordings, frames, channels, labels")

@@ -167,7 +167,9 @@ def read_activity_map(path: Path) -> dict[str, str]:
     space = get_label_space(LABEL_SPACE)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(path, f"not UTF-8 text ({exc})") from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. a date like 2019-13-45
         raise DatasetFormatError(path, f"not valid YAML ({exc})") from None
     if not isinstance(data, Mapping):
         raise DatasetFormatError(path, "expected a mapping of sequence numbers to dip5 activity names")

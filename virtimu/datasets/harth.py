@@ -198,10 +198,13 @@ def int_column(cells: Sequence[str], file: str | Path, field: str, first_line: i
     except (ValueError, OverflowError):
         for i, cell in enumerate(cells):
             try:
-                int(cell)
+                value = int(cell)
             except ValueError:
                 raise DatasetFormatError(file, f"{cell!r} is not an integer label code", line=first_line + i,
                                          field=field) from None
+            if not -(2**63) <= value < 2**63:
+                raise DatasetFormatError(file, f"label code {cell.strip()[:40]!r} is out of range", line=first_line + i,
+                                         field=field)
         raise
 
 
@@ -315,8 +318,11 @@ def read_subject_csv(path: Path, dataset: str, root: Path | None = None) -> list
     """
     root = root or path.parent
     shown = relative_path(path, root)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(shown, f"not a readable text table ({exc})", line=1) from None
     header = [c.strip() for c in next(csv.reader([first]))] if first else []
     if not header:
         raise DatasetFormatError(shown, "empty file (no header)", line=1)

@@ -167,8 +167,11 @@ def read_subject_csv(path: Path, root: Path) -> list[Recording]:
 
 
 def _header(path: Path, shown: str) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(shown, f"not a readable text table ({exc})", line=1) from None
     if not first.strip():
         raise DatasetFormatError(shown, "empty file (no header)", line=1)
     return [c.strip() for c in next(csv.reader([first]))]

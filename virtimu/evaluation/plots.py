@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from virtimu.io.atomic import atomic_path
 
-__all__ = ["normalize_confusion", "plot_confusion", "plot_metric_vs", "plot_history"]
+__all__ = ["normalize_confusion", "plot_confusion", "plot_metric_vs", "plot_bars", "plot_history"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,44 @@ def plot_metric_vs(x: Sequence[float] | np.ndarray, mean: Any, std: Any | None, 
     ax.grid(True, alpha=0.3)
     if any(lb is not None for lb in labels):
         ax.legend()
+    return _save(fig, path, dpi)
+
+
+def plot_bars(names: Sequence[str], mean: Sequence[float] | np.ndarray, std: Sequence[float] | np.ndarray | None,
+              path: str | os.PathLike, *, ylabel: str = "macro-F1", xlabel: str = "", title: str = "",
+              reference: float | None = None, reference_label: str = "mean", ylim: tuple[float, float] | None = None,
+              dpi: int = 120) -> Path:
+    """Bar chart, one bar per name (e.g. per LOSO fold) with ±std error bars, to PNG.
+
+    names: (n,) bar labels.  mean: (n,) heights.  std: (n,) error bar
+    half-lengths (NaN or None: no bar).  reference: draw a horizontal line at
+    this value (e.g. the mean over all runs) labelled ``reference_label``.
+    """
+    labels = [str(n) for n in names]
+    means = np.asarray(mean, dtype=np.float64).reshape(-1)
+    if means.size != len(labels):
+        raise ValueError(f"{len(labels)} names for {means.size} values")
+    stds = None
+    if std is not None:
+        stds = np.asarray(std, dtype=np.float64).reshape(-1)
+        if stds.shape != means.shape:
+            raise ValueError(f"std has {stds.size} values for {means.size} bars")
+        stds = np.where(np.isfinite(stds), stds, 0.0)
+    fig = Figure(figsize=(max(4.0, 0.35 * len(labels) + 2.0), 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    xs = np.arange(len(labels))
+    ax.bar(xs, means, yerr=stds, capsize=3 if stds is not None else 0, color="tab:blue", alpha=0.8)
+    if reference is not None and np.isfinite(reference):
+        ax.axhline(reference, color="tab:red", linestyle="--", linewidth=1, label=f"{reference_label} {reference:.3f}")
+        ax.legend(loc="lower right")
+    ax.set_xticks(xs, labels=labels, rotation=90 if len(labels) > 12 else 0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, path, dpi)
 
 

@@ -10,6 +10,9 @@ One evaluated run is a `RunResult`; `write_run` writes its directory:
 `aggregate` summarises repeated runs of one (model, dataset, split) as
 mean ± std (paper 004 reports mean ± std over 10 repeats) and
 `results_table_markdown` sets those summaries beside published figures.
+`summarise_runs` / `write_summary` describe a folder of runs (LOSO folds ×
+seeds): ``summary.json``, ``summary.md``, a per-fold macro-F1 bar chart and
+the confusion matrix summed over the runs (`sum_confusion`).
 """
 from __future__ import annotations
 
@@ -27,12 +30,13 @@ import numpy as np
 
 from virtimu import __version__
 from virtimu.evaluation.metrics import Metrics
-from virtimu.evaluation.plots import plot_confusion
+from virtimu.evaluation.plots import plot_bars, plot_confusion
 from virtimu.io.atomic import write_text_atomic
 
 __all__ = [
     "RunResult", "to_jsonable", "write_json", "write_run", "read_run", "per_class_markdown",
-    "aggregate", "aggregate_by", "results_table_markdown", "PAPER_FIGURES",
+    "aggregate", "aggregate_by", "results_table_markdown", "PAPER_FIGURES", "sum_confusion", "summarise_runs",
+    "summary_markdown", "write_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -304,3 +308,149 @@ def results_table_markdown(rows: Sequence[Mapping[str, Any]],
             cells.append(str(paper.get("source", "")) if paper else "")
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------- folders of runs
+def sum_confusion(results: Sequence[RunResult]) -> dict[str, Any]:
+    """Confusion matrices of several runs summed over the union of their classes.
+
+    Classes are matched by label code (sorted); returns {'labels': [K codes],
+    'names': [K names], 'matrix': (K, K) nested lists of counts}, rows true,
+    columns predicted.
+    """
+    names: dict[Any, str] = {}
+    for r in results:
+        if r.metrics is None:
+            raise ValueError(f"run with seed {r.seed} has no metrics")
+        for code, name in zip(r.metrics.labels, r.metrics.names):
+            names.setdefault(code, str(name))
+    codes = sorted(names, key=lambda c: (str(type(c)), c))
+    pos = {c: i for i, c in enumerate(codes)}
+    total = np.zeros((len(codes), len(codes)), dtype=np.int64)
+    for r in results:
+        idx = np.array([pos[c] for c in r.metrics.labels], dtype=np.int64)
+        if idx.size:
+            total[np.ix_(idx, idx)] += r.metrics.confusion_array
+    return {"labels": list(codes), "names": [names[c] for c in codes], "matrix": total.tolist()}
+
+
+def summarise_runs(results: Sequence[RunResult], folds: Sequence[str | None] | None = None,
+                   dirs: Sequence[str] | None = None, ddof: int = 0) -> dict[str, Any]:
+    """Summary of a folder of runs of one model (folds × seeds).
+
+    results: the runs; folds: each run's fold (LOSO test subject, k-fold
+    index) or None; dirs: each run's folder.  Returns a JSON-safe dict:
+    model, dataset, split, n_runs, n_folds, seeds; 'runs': one row per run
+    (fold, seed, dir, accuracy, macro_f1, weighted_f1, train_seconds,
+    n_test); 'aggregate': `aggregate` over all runs (mean ± std of each
+    metric, per-class F1 and train_seconds); 'per_fold': per fold the
+    mean ± std over its seeds of accuracy, macro_f1 and train_seconds;
+    'fold_means': mean ± std over the folds of those per-fold means (None
+    without folds); 'confusion': `sum_confusion`; 'train_seconds_total'.
+    Fractions as in `Metrics`; std with ``ddof``.
+    """
+    if not results:
+        raise ValueError("summarise_runs needs at least one run")
+    folds = list(folds) if folds is not None else [None] * len(results)
+    dirs = list(dirs) if dirs is not None else [""] * len(results)
+    if len(folds) != len(results) or len(dirs) != len(results):
+        raise ValueError(f"{len(results)} runs but {len(folds)} folds and {len(dirs)} folders")
+    agg = aggregate(results, ddof=ddof)
+    rows = [{"fold": f, "seed": int(r.seed), "dir": d, "accuracy": r.metrics.accuracy, "macro_f1": r.metrics.macro_f1,
+             "weighted_f1": r.metrics.weighted_f1, "train_seconds": r.train_seconds, "n_test": r.metrics.n}
+            for r, f, d in zip(results, folds, dirs)]
+    per_fold: list[dict[str, Any]] = []
+    fold_means = None
+    if any(f is not None for f in folds):
+        order: dict[str, list[int]] = {}
+        for i, f in enumerate(folds):
+            order.setdefault(str(f), []).append(i)
+        for f, idx in order.items():
+            entry: dict[str, Any] = {"fold": f, "n_runs": len(idx), "seeds": [int(results[i].seed) for i in idx],
+                                     "n_test": int(results[idx[0]].metrics.n)}
+            for key in ("accuracy", "macro_f1", "weighted_f1"):
+                entry[key] = _stats([float(getattr(results[i].metrics, key)) for i in idx], ddof)
+            entry["train_seconds"] = _stats([float(results[i].train_seconds) for i in idx], ddof)
+            per_fold.append(entry)
+        fold_means = {key: _stats([e[key]["mean"] for e in per_fold], ddof) for key in ("accuracy", "macro_f1",
+                                                                                          "weighted_f1")}
+    secs = [r.train_seconds for r in results if r.train_seconds is not None and math.isfinite(r.train_seconds)]
+    return to_jsonable({
+        "model": agg["model"], "dataset": agg["dataset"], "split": agg["split"], "n_runs": len(results),
+        "n_folds": len(per_fold), "seeds": sorted({int(r.seed) for r in results}), "ddof": ddof,
+        "runs": rows, "aggregate": agg, "per_fold": per_fold, "fold_means": fold_means,
+        "confusion": sum_confusion(results), "train_seconds_total": float(sum(secs)),
+    })
+
+
+def _pct(entry: Mapping[str, Any] | None, digits: int = 2) -> str:
+    return _fmt_ours(entry, digits) if entry is not None else "—"
+
+
+def summary_markdown(summary: Mapping[str, Any], paper_figures: Mapping[Any, Mapping[str, Any]] | None = None) -> str:
+    """Markdown report of a `summarise_runs` dict: overall table, per fold, per class F1, every run."""
+    agg = summary["aggregate"]
+    secs = agg.get("train_seconds") or {}
+    lines = [f"# {summary['model']} on {summary['dataset']} ({summary['split']})", "",
+             f"{summary['n_runs']} runs" + (f" = {summary['n_folds']} folds × seeds {summary['seeds']}"
+                                          if summary.get("n_folds") else f", seeds {summary['seeds']}")
+             + f"; mean ± std over runs (std ddof={summary.get('ddof', 0)}); training "
+             + (f"{secs['mean']:.1f} s per run, " if secs.get("mean") is not None else "")
+             + f"{summary.get('train_seconds_total', 0.0):.0f} s in total.", "",
+             "## Over all runs", "",
+             results_table_markdown([agg], paper_figures, metrics=("accuracy", "macro_f1", "weighted_f1")).rstrip()]
+    if summary.get("fold_means"):
+        fm = summary["fold_means"]
+        lines += ["", (f"Over the {summary['n_folds']} per-fold means: accuracy {_pct(fm['accuracy'])} %, "
+                       f"macro-F1 {_pct(fm['macro_f1'])} %.")]
+    if summary.get("per_fold"):
+        lines += ["", "## Per fold", "", "| fold | runs | test windows | accuracy (%) | macro-F1 (%) | train s |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for e in summary["per_fold"]:
+            ts = e["train_seconds"]["mean"]
+            lines.append(f"| {e['fold']} | {e['n_runs']} | {e['n_test']} | {_pct(e['accuracy'])} | "
+                         f"{_pct(e['macro_f1'])} | {'—' if ts is None else f'{ts:.1f}'} |")
+    lines += ["", "## Per-class F1", "", "| class | F1 (%) | runs with the class |", "|---|---:|---:|"]
+    for name, entry in agg["per_class_f1"].items():
+        lines.append(f"| {str(name).replace('|', chr(92) + '|')} | {_pct(entry)} | {entry['n']} |")
+    lines += ["", "## Runs", "", "| fold | seed | accuracy (%) | macro-F1 (%) | train s | test windows | folder |",
+              "|---|---:|---:|---:|---:|---:|---|"]
+    for r in summary["runs"]:
+        ts = r.get("train_seconds")
+        lines.append(f"| {'—' if r['fold'] is None else r['fold']} | {r['seed']} | {100 * r['accuracy']:.2f} | "
+                     f"{100 * r['macro_f1']:.2f} | {'—' if ts is None else f'{ts:.1f}'} | {r['n_test']} | "
+                     f"{r['dir']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(out_dir: str | os.PathLike, summary: Mapping[str, Any],
+                  paper_figures: Mapping[Any, Mapping[str, Any]] | None = None) -> dict[str, Path]:
+    """Write ``summary.json``, ``summary.md``, ``folds_macro_f1.png`` (per-fold, or per-run without folds,
+    macro-F1 with ±std error bars) and ``confusion_sum.png`` (confusion summed over runs) to ``out_dir``.
+
+    paper_figures: published figures to set beside ours in summary.md (see
+    `results_table_markdown`), or None.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{summary['model']} ({summary['split']}, {summary['n_runs']} runs)"
+    if summary.get("per_fold"):
+        names = [e["fold"] for e in summary["per_fold"]]
+        means = [e["macro_f1"]["mean"] for e in summary["per_fold"]]
+        stds = [e["macro_f1"]["std"] if e["macro_f1"]["n"] > 1 else float("nan") for e in summary["per_fold"]]
+        xlabel = "fold (test subject)" if summary["split"] == "loso" else "fold"
+    else:
+        names = [f"seed {r['seed']}" for r in summary["runs"]]
+        means, stds, xlabel = [r["macro_f1"] for r in summary["runs"]], None, "run"
+    overall = summary["aggregate"]["macro_f1"]["mean"]
+    conf = summary["confusion"]
+    paths = {
+        "folds": plot_bars(names, means, stds, out / "folds_macro_f1.png", ylabel="macro-F1", xlabel=xlabel,
+                           title=title, reference=overall, reference_label="mean over runs", ylim=(0.0, 1.0)),
+        "confusion": plot_confusion(np.asarray(conf["matrix"], dtype=np.int64), conf["names"],
+                                    out / "confusion_sum.png", normalize="true",
+                                    title=f"{title}, summed"),
+        "markdown": write_text_atomic(out / "summary.md", summary_markdown(summary, paper_figures)),
+    }
+    paths["json"] = write_json(out / "summary.json", summary)
+    return paths

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import zipfile
+import zlib
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -49,6 +51,10 @@ LABEL_KEY = "virtimu_label"
 FRAME_LABELS_KEY = "virtimu_frame_labels"
 #: Name of the null label (code ``NULL_LABEL``).
 NULL_NAME = "null"
+
+#: Largest field (decoded bytes) read from an AMASS file: 2 GiB, ~1.6 M frames of SMPL-X float64
+#: poses (3.7 h at 120 Hz), far beyond any AMASS sequence; guards against forged sizes and zip bombs.
+MAX_FIELD_BYTES = 2 * 1024**3
 
 _GENDERS = ("male", "female", "neutral")
 _WIDTH_TO_TYPE = {width: kind for kind, width in POSE_DIMS.items()}
@@ -141,17 +147,52 @@ class _Fields:
     def error(self, field: str, message: str) -> AmassFormatError:
         return AmassFormatError(f"AMASS file {self.path}: field '{field}': {message}")
 
+    def _check_declared_size(self, key: str) -> None:
+        """Refuse a member whose ``.npy`` header declares more data than the member holds, or more
+        than `MAX_FIELD_BYTES`, before numpy allocates the declared array."""
+        zf = getattr(self.npz, "zip", None)
+        if zf is None:
+            return
+        names = set(zf.namelist())
+        member = key if key in names else f"{key}.npy"
+        info = zf.getinfo(member)
+        with zf.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:  # 2.0 and 3.0 share the layout (3.0 only allows UTF-8 in the header)
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            header_bytes = fh.tell()
+        if dtype.hasobject:
+            return  # refused when read (allow_pickle=False)
+        declared = math.prod(int(n) for n in shape) * dtype.itemsize
+        available = info.file_size - header_bytes
+        if declared > available:
+            raise self.error(key, f"header declares shape {tuple(shape)} of {dtype} ({declared:,} bytes) but the "
+                                  f"member holds {max(available, 0):,} bytes: truncated or forged")
+        if declared > MAX_FIELD_BYTES:
+            raise self.error(key, f"shape {tuple(shape)} of {dtype} is {declared:,} bytes, more than the "
+                                  f"{MAX_FIELD_BYTES:,} bytes (MAX_FIELD_BYTES) one field may hold")
+
     def get(self, key: str) -> np.ndarray:
         if key not in self.keys:
             raise AmassFormatError(
                 f"AMASS file {self.path}: missing field '{key}' (fields present: {sorted(self.keys)})"
             )
         try:
-            return self.npz[key]
+            self._check_declared_size(key)
+            value = self.npz[key]
         except ValueError as exc:  # object arrays (allow_pickle=False) and malformed members
+            if isinstance(exc, AmassFormatError):
+                raise
             raise self.error(key, f"cannot be read without unpickling or is malformed ({exc})") from None
-        except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError, MemoryError, OverflowError, zlib.error) as exc:
             raise self.error(key, f"cannot be read, file truncated or corrupt ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # a corrupt .npy header fails deep in numpy's parser (tokenize, SyntaxError ...)
+            raise self.error(key, f"cannot be decoded, corrupt member ({type(exc).__name__}: {exc})") from None
+        if not isinstance(value, np.ndarray):
+            raise self.error(key, f"not a numpy array (a raw {type(value).__name__} member)")
+        return value
 
     def numeric(self, key: str, ndim: int | None = None) -> np.ndarray:
         value = self.get(key)
@@ -281,7 +322,7 @@ def read_amass(path: str | PathLike, root: str | PathLike | None = None) -> Moti
         raise FileNotFoundError(f"AMASS file {path}: no such file")
     try:
         npz = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, EOFError, OSError, ValueError, a corrupt .npy header ...
         raise AmassFormatError(
             f"AMASS file {path}: not a readable .npz archive, truncated or corrupt ({type(exc).__name__}: {exc})"
         ) from None

@@ -363,9 +363,22 @@ class BabelCategories:
 def load_babel_categories(path: str | os.PathLike | None = None) -> BabelCategories:
     """The act_cat -> category table (default: the bundled ``babel_act_cat.yaml``)."""
     path = Path(path) if path is not None else DEFAULT_BABEL_CATEGORIES
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    return BabelCategories.from_dict(data, str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"BABEL category file {path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise BabelFormatError(f"{path}: not UTF-8 text ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. a date like 2019-13-45
+        raise BabelFormatError(f"{path}: not valid YAML ({exc})") from None
+    try:
+        return BabelCategories.from_dict(data, str(path))
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) and str(path) in str(exc) else (
+            f"{path}: malformed category file ({type(exc).__name__}: {exc})")
+        raise BabelFormatError(message) from None
 
 
 # --------------------------------------------------------------------------- frame labels

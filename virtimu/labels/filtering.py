@@ -423,13 +423,19 @@ class FilterRules:
             source = str(path)
             try:
                 text = Path(path).read_text(encoding="utf-8")
-            except OSError as err:
+            except (OSError, UnicodeDecodeError) as err:
                 raise FilterRulesError(f"{source}: cannot read rules file ({err})") from err
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, ValueError, OverflowError) as err:  # ValueError: e.g. a date like 2019-13-45
             raise FilterRulesError(f"{source}: not valid YAML ({err})") from err
-        return cls.from_dict(data, source=source, classes=classes)
+        try:
+            return cls.from_dict(data, source=source, classes=classes)
+        except FilterRulesError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            # a value of an unexpected type deep in the document: still name the file
+            raise FilterRulesError(f"{source}: malformed rules file ({type(exc).__name__}: {exc})") from None
 
     @classmethod
     def default(cls) -> FilterRules:

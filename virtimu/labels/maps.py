@@ -438,11 +438,13 @@ def _read_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"label config {path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise LabelConfigError(f"{path}: not UTF-8 text ({exc})") from None
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
         return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
         raise LabelConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} "
                                f"({exc})") from None
 
@@ -477,7 +479,14 @@ def parse_label_config(data: Any, where: str = "<dict>") -> LabelConfig:
 def load_label_config(path: str | os.PathLike | None = None) -> LabelConfig:
     """Spaces ({name: LabelSpace}) and maps ({(src, dst): LabelMap}) from a YAML/JSON file (default: bundled)."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    return parse_label_config(_read_document(path), str(path))
+    data = _read_document(path)
+    try:
+        return parse_label_config(data, str(path))
+    except LabelConfigError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # a value of an unexpected type deep in the document: still name the file
+        raise LabelConfigError(f"{path}: malformed label config ({type(exc).__name__}: {exc})") from None
 
 
 def save_label_config(path: str | os.PathLike, spaces: Iterable[LabelSpace] | Mapping[str, LabelSpace],
@@ -512,7 +521,7 @@ def available_label_maps() -> list[tuple[str, str]]:
 def get_label_space(name: str) -> LabelSpace:
     """A bundled label space by name; UnknownLabelError listing the known names."""
     spaces = _bundled()[0]
-    if name not in spaces:
+    if not isinstance(name, str) or name not in spaces:
         raise UnknownLabelError(f"no label space {name!r}; known: {sorted(spaces)}")
     return spaces[name]
 

@@ -182,11 +182,19 @@ def load_overrides(path: str | os.PathLike) -> Overrides:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"overrides file {path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise OverrideError(f"{path}: not UTF-8 text ({exc})") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise OverrideError(f"{path}: not valid JSON ({exc})") from None
-    return Overrides.from_dict(data, str(path))
+    try:
+        return Overrides.from_dict(data, str(path))
+    except OverrideError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # a value of an unexpected type deep in the document: still name the file
+        raise OverrideError(f"{path}: malformed overrides file ({type(exc).__name__}: {exc})") from None
 
 
 def save_overrides(path: str | os.PathLike, overrides: Overrides) -> Path:

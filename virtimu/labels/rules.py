@@ -316,11 +316,19 @@ def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"rule file {path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text ({exc})", str(path)) from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. a date like 2019-13-45
         raise RuleError(f"{path}: not valid YAML ({exc})", str(path)) from None
-    rules = RuleSet.from_dict(data, str(path))
+    try:
+        rules = RuleSet.from_dict(data, str(path))
+    except RuleError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # a value of an unexpected type deep in the document: still name the file
+        raise RuleError(f"{path}: malformed rule file ({type(exc).__name__}: {exc})", str(path)) from None
     log.debug("loaded %d rules (%s) from %s", len(rules.rules), rules.label_space.name, path)
     return rules
 

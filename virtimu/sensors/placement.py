@@ -316,11 +316,11 @@ def _read_yaml(path: Path, source: str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SiteTableError(source, "file", "no such file") from None
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise SiteTableError(source, "file", f"cannot read ({exc})") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. a date like 2019-13-45
         raise SiteTableError(source, "yaml", f"not valid YAML: {exc}") from None
     if data is None:
         return {}
@@ -584,8 +584,16 @@ def load_site_table(extra: str | Path | None = None) -> SiteTable:
     _merge(table, _read_yaml(path, str(path)), str(path), builtin=True)
     if extra is not None:
         extra_path = Path(extra)
-        _merge(table, _read_yaml(extra_path, str(extra_path)), str(extra_path), builtin=False)
-    _validate(table)
+        try:
+            _merge(table, _read_yaml(extra_path, str(extra_path)), str(extra_path), builtin=False)
+            _validate(table)
+        except PlacementError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            # a value of an unexpected type deep in the file: still name the file
+            raise SiteTableError(str(extra_path), "file", f"malformed ({type(exc).__name__}: {exc})") from None
+    else:
+        _validate(table)
     return table
 
 

@@ -207,7 +207,11 @@ def _parse_temp(name: str) -> tuple[str, int, str] | None:
 
 
 def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (POSIX; elsewhere assumed alive)."""
+    """Whether a process with this id runs on this host (POSIX; elsewhere assumed alive).
+
+    A zombie (exited, not yet reaped by its parent: orphans of a killed run stay so in
+    containers whose init reaps late) is not alive: it can no longer write.
+    """
     if os.name != "posix":
         return True
     try:
@@ -216,7 +220,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS ...) or the process just went
+        return True
+    return state != b"Z"
 
 
 def _is_stale(path: Path, grace_s: float, now: float) -> bool:

@@ -20,6 +20,10 @@ import yaml
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_linear")
 MONITORS = ("val_f1", "val_loss")
+STREAM_MODES = ("auto", "true", "false")
+#: Default of ``TrainConfig.max_in_memory_mb``: above this many MiB of float32
+#: training + validation windows, ``stream='auto'`` trains from the store.
+MAX_IN_MEMORY_MB = 1024.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,14 @@ class TrainConfig:
     progress: show a tqdm bar over epochs.  max_steps: stop after this many
     optimisation steps in total (None = epochs decide).  device: torch device.
     eval_batch_size: windows per forward pass in predict / validation.
+    stream: 'auto' | 'true' | 'false' (YAML booleans accepted): train from the
+    window store chunk by chunk (`TorchLearner.fit_store`) instead of loading
+    the training windows into memory; 'auto' streams when the float32
+    training + validation windows (N * L * C * 4 bytes) exceed
+    ``max_in_memory_mb`` MiB (default 1024; the in-memory path holds about 3
+    copies of them: the read, the training part and its normalised copy).
+    Used by `virtimu.training.run`; `TorchLearner.fit` itself always works in
+    memory.
     """
 
     epochs: int = 100
@@ -74,6 +86,8 @@ class TrainConfig:
     max_steps: int | None = None
     device: str = "cpu"
     eval_batch_size: int = 512
+    stream: str = "auto"
+    max_in_memory_mb: float = MAX_IN_MEMORY_MB
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -96,6 +110,12 @@ class TrainConfig:
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError(f"TrainConfig.early_stopping_patience: expected >= 1 or None, "
                              f"got {self.early_stopping_patience!r}")
+        stream = str(self.stream).strip().lower()
+        if stream not in STREAM_MODES:
+            raise ValueError(f"TrainConfig.stream: expected one of {STREAM_MODES}, got {self.stream!r}")
+        object.__setattr__(self, "stream", stream)
+        if not self.max_in_memory_mb > 0:
+            raise ValueError(f"TrainConfig.max_in_memory_mb: expected > 0, got {self.max_in_memory_mb!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"TrainConfig.max_steps: expected >= 1 or None, got {self.max_steps!r}")
 

@@ -15,6 +15,12 @@ validation split, class weights, checkpoints and transfer options:
   (the frozen layers were trained on inputs scaled that way);
   ``keep_normalisation=False`` recomputes them from the target windows.
 
+Windows come from memory (``fit(X, y)``) or straight from a window store
+(``fit_store(store, set, indices)``: normalisation statistics by a streaming
+pass over the chunks, `store_channel_stats`, and mini-batches from the
+chunk-aware `virtimu.data.make_loader`, so the set is never loaded whole;
+``predict_store`` likewise).
+
 Labels are integer codes; output column k of ``predict_proba`` is code
 ``classes_[k]``.
 """
@@ -23,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +38,29 @@ import torch
 from torch import nn
 
 import virtimu
-from virtimu.evaluation.splits import ratio_split, stratified_sample, train_val_split_by_subject
-from virtimu.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from virtimu.evaluation.splits import (
+    ratio_split,
+    stratified_sample,
+    train_val_split_by_subject,
+)
+from virtimu.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    save_checkpoint,
+)
 from virtimu.training.config import TrainConfig, apply_overrides
-from virtimu.training.loop import LoopState, predict_logits, total_steps, train
+from virtimu.training.loop import (
+    Batches,
+    LoopState,
+    Validator,
+    array_batches,
+    evaluate,
+    evaluate_batches,
+    logits_of_batches,
+    predict_logits,
+    total_steps,
+    train_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +72,9 @@ _REQUIRED = ("state_dict", "model_name", "model_config", "classes", "n_channels"
 
 
 def _registry_factory(name: str) -> ModelFactory:
-    from virtimu.models.registry import build_model  # imported late: optional until models exist
+    from virtimu.models.registry import (
+        build_model,  # imported late: optional until models exist
+    )
 
     def factory(n_channels: int, length: int, n_classes: int, config: dict | None) -> nn.Module:
         return build_model(name, n_channels, length, n_classes, config)
@@ -88,6 +115,60 @@ def channel_stats(X: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, np.ndar
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def _check_rows(indices: np.ndarray | None, n_total: int, what: str) -> np.ndarray:
+    """(n,) int64 store rows from ``indices`` (None = all ``n_total``); errors name ``what``."""
+    if indices is None:
+        return np.arange(n_total, dtype=np.int64)
+    rows = np.asarray(indices)
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ValueError(f"{what}: indices must be a 1-D integer array, got {rows.dtype} {rows.shape}")
+    rows = rows.astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_total):
+        raise IndexError(f"{what}: indices must lie in [0, {n_total}), got [{rows.min()}, {rows.max()}]")
+    return rows
+
+
+def store_channel_stats(store_path: str | os.PathLike, set_name: str, indices: np.ndarray | None = None,
+                        eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """`channel_stats` of the stored windows at ``indices`` (store rows; None = all), one chunk at a time.
+
+    Each chunk holding a requested row is decompressed once; its rows give a
+    float64 count, mean and sum of squared deviations per channel, merged
+    into the running ones with the pairwise update of Chan, Golub & LeVeque
+    (1979), so the result equals the in-memory computation up to float64
+    rounding.  Memory: one chunk.  Returns (mean (C,), std (C,)) float32,
+    std < eps -> 1.
+    """
+    from virtimu.store.windows import WindowStore
+
+    store = WindowStore(store_path, mode="r")
+    rows = np.sort(_check_rows(indices, store.n_windows(set_name), "store_channel_stats"))
+    if rows.size == 0:
+        raise ValueError(f"store_channel_stats: no windows of set {set_name!r} selected")
+    per_chunk = store.chunk_rows(set_name)
+    chunk_ids = rows // per_chunk
+    bounds = np.flatnonzero(np.diff(chunk_ids)) + 1
+    count, mean, m2 = 0, None, None
+    for part in np.split(rows, bounds):
+        chunk = int(part[0] // per_chunk)
+        block = store.read_chunk(set_name, chunk)[part - chunk * per_chunk]
+        flat = block.reshape(-1, block.shape[-1]).astype(np.float64)
+        n_b = flat.shape[0]
+        mean_b = flat.mean(axis=0)
+        m2_b = ((flat - mean_b) ** 2).sum(axis=0)
+        if mean is None:
+            count, mean, m2 = n_b, mean_b, m2_b
+            continue
+        delta = mean_b - mean
+        total = count + n_b
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + m2_b + delta ** 2 * (count * n_b / total)
+        count = total
+    std = np.sqrt(m2 / count)
+    std[std < eps] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 class TorchLearner:
     """Fit / predict / save / load for a torch classifier on windows ``X (N, L, C)``.
 
@@ -101,7 +182,8 @@ class TorchLearner:
     normalisation), n_channels, length, class_weights_ ((K,) or None),
     history (per-epoch lists: loss, val_loss, val_f1, lr, step ...),
     train_indices_ / val_indices_ (split of the windows passed to fit),
-    fine_tune_indices_ (windows used by `fine_tune`), provenance.
+    fine_tune_indices_ (windows used by `fine_tune`), provenance.  After
+    `fit_store`, train_indices_ / val_indices_ are rows of the stored set.
     """
 
     def __init__(self, model: str | ModelFactory, model_config: dict | None = None,
@@ -247,10 +329,21 @@ class TorchLearner:
 
     def _run(self, X_tr: np.ndarray, y_tr: np.ndarray, X_val: np.ndarray | None, y_val: np.ndarray | None,
              last: Path | None, resume_payload: dict | None) -> None:
+        """Train the current model on in-memory windows (raw units; normalised here)."""
         cfg = self.train_config
         y_idx = self._to_index(y_tr, "fit")
-        yv_idx = self._to_index(y_val, "fit (validation)") if y_val is not None else None
-        Xv = self._normalise(X_val) if X_val is not None else None
+        validate = None
+        if y_val is not None and len(y_val) > 0:
+            Xv = self._normalise(X_val)
+            yv_idx = self._to_index(y_val, "fit (validation)")
+            validate = lambda m: evaluate(m, Xv, yv_idx, cfg)
+        self._loop(array_batches(self._normalise(X_tr), y_idx, cfg), y_idx, validate,
+                   0 if X_val is None else X_val.shape[0], last, resume_payload)
+
+    def _loop(self, batches: Batches, y_idx: np.ndarray, validate: Validator | None, n_val: int,
+              last: Path | None, resume_payload: dict | None) -> None:
+        """The training loop over ``batches`` (class weights from ``y_idx`` (N,) class indices)."""
+        cfg = self.train_config
         self.class_weights_ = self._class_weights(y_idx)
         state, opt_state = None, None
         if resume_payload is not None and resume_payload.get("train_state") is not None:
@@ -271,12 +364,142 @@ class TorchLearner:
             save_checkpoint(last, payload)
 
         logger.info("training %s on %d windows (%d validation), %d steps", self.model_name or "model",
-                    X_tr.shape[0], 0 if Xv is None else Xv.shape[0], total_steps(X_tr.shape[0], cfg))
-        self.state_ = train(self.model_, self._normalise(X_tr), y_idx, cfg, X_val=Xv, y_val=yv_idx,
-                            class_weights=self.class_weights_, state=state, optimizer_state=opt_state,
-                            on_epoch_end=write_last if last is not None else None)
+                    y_idx.size, n_val, total_steps(y_idx.size, cfg))
+        self.state_ = train_batches(self.model_, batches, int(y_idx.size), cfg, validate=validate,
+                                    class_weights=self.class_weights_, state=state, optimizer_state=opt_state,
+                                    on_epoch_end=write_last if last is not None else None)
         self.history = self.state_.history
         self.model_.eval()
+
+    # ------------------------------------------------------------ streaming
+    def _store_batches(self, loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Batches:
+        """Epoch -> the loader's batches, normalised, labels as class indices (the sampler set to the epoch)."""
+        mean = torch.from_numpy(self.mean_.copy())
+        std = torch.from_numpy(self.std_.copy())
+        classes = self.classes_
+
+        def batches(epoch: int):
+            # make_loader's loader has set_epoch; a plain DataLoader has it on its (batch) sampler
+            set_epoch = getattr(loader, "set_epoch", None) or getattr(getattr(loader, "sampler", None),
+                                                                      "set_epoch", None)
+            if set_epoch is not None:
+                set_epoch(epoch)
+            for xb, yb in loader:
+                idx = np.searchsorted(classes, yb.numpy())
+                yield (xb - mean) / std, torch.from_numpy(idx.astype(np.int64))
+
+        return batches
+
+    def fit_store(self, store_path: str | os.PathLike, set_name: str, indices: np.ndarray | None = None, *,
+                  val_indices: np.ndarray | None = None, use_groups: bool = True,
+                  label_map: dict[int, str] | None = None, channels: list[str] | None = None,
+                  provenance: dict[str, Any] | None = None, out_dir: str | os.PathLike | None = None,
+                  resume: bool = False, cache_chunks: int = 8, shuffle_within: int = 4,
+                  num_workers: int = 0) -> TorchLearner:
+        """Build a fresh model and train it on stored windows, without loading the set whole.
+
+        store_path / set_name: a virtimu store and window set.  indices: (n,)
+        rows of the set to train on (None = all).  val_indices: rows for
+        validation; None = the config's split of ``indices`` (whole subjects,
+        from the store's subject ids, when ``use_groups``; as `fit` with
+        groups).  Normalisation statistics come from the training rows by a
+        streaming pass (`store_channel_stats`); training batches from
+        `virtimu.data.make_loader` (chunk-aware shuffle seeded by
+        ``train_config.seed`` and the epoch, so a resumed run repeats the
+        order); validation through a sequential loader.  Memory: about
+        ``cache_chunks`` decompressed chunks (~2 MiB each) and one batch.
+        label_map / channels default to the set's.  out_dir / resume as in
+        `fit`.  ``train_indices_`` / ``val_indices_`` are store rows.
+        """
+        from virtimu.data.torch_dataset import make_loader
+        from virtimu.store.windows import WindowStore
+
+        cfg = self.train_config
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        where = f"fit_store({os.fspath(store_path)}, {set_name!r})"
+        store = WindowStore(store_path, mode="r")
+        info = store.info(set_name)
+        n_total = store.n_windows(set_name)
+        rows = _check_rows(indices, n_total, where)
+        y_all = store.labels(set_name)
+        if val_indices is None:
+            groups = store.meta(set_name).subject[rows] if use_groups else None
+            tr, va = self._split(y_all[rows], groups)
+            train_rows, val_rows = rows[tr], rows[va]
+        else:
+            train_rows, val_rows = rows, _check_rows(val_indices, n_total, f"{where} (validation)")
+        if train_rows.size == 0:
+            raise ValueError(f"{where}: no training windows")
+        self.train_indices_, self.val_indices_ = train_rows, val_rows
+        length, n_channels = int(info["window_length"]), len(info["channels"])
+        last = Path(out_dir) / LAST_CHECKPOINT if out_dir is not None else None
+        resume_payload = load_checkpoint(last, _REQUIRED) if (resume and last is not None and last.is_file()) else None
+        if resume and resume_payload is None:
+            logger.info("resume requested but no %s; starting afresh", last)
+        if resume_payload is not None:
+            self._restore(resume_payload)
+            if (self.length, self.n_channels) != (length, n_channels):
+                raise ValueError(f"{where} (resume): windows of shape (L, C) = ({length}, {n_channels}), the "
+                                 f"checkpoint expects ({self.length}, {self.n_channels})")
+        else:
+            self.classes_ = np.unique(y_all[train_rows])
+            lm = label_map if label_map is not None else store.label_map(set_name)
+            self.label_map = {int(k): str(v) for k, v in lm.items()}
+            self.channels = list(channels) if channels is not None else list(info["channels"])
+            self.n_channels, self.length = n_channels, length
+            self.mean_, self.std_ = store_channel_stats(store_path, set_name, train_rows)
+            self.model_ = self._build_model(self.n_channels, self.length, len(self.classes_))
+            self.provenance = dict(provenance or {})
+            self.history = {}
+        if self.channels is not None and len(self.channels) != n_channels:
+            raise ValueError(f"{where}: {len(self.channels)} channel names for {n_channels} channels")
+        y_idx = self._to_index(y_all[train_rows], where)
+        validate = None
+        if val_rows.size:
+            self._to_index(y_all[val_rows], f"{where} (validation)")  # every validation label is known
+            val_loader = make_loader(store_path, set_name, indices=val_rows, batch_size=cfg.eval_batch_size,
+                                     shuffle=False, cache_chunks=cache_chunks)
+            val_batches = self._store_batches(val_loader)
+            validate = lambda m: evaluate_batches(m, val_batches(0), cfg)
+        loader = make_loader(store_path, set_name, indices=train_rows, batch_size=cfg.batch_size, shuffle=True,
+                             seed=cfg.seed, num_workers=num_workers, cache_chunks=cache_chunks,
+                             shuffle_within=shuffle_within)
+        logger.info("streaming %d training windows from %s (%d per chunk)", train_rows.size, where,
+                    store.chunk_rows(set_name))
+        self._loop(self._store_batches(loader), y_idx, validate, int(val_rows.size), last, resume_payload)
+        return self
+
+    def predict_proba_store(self, store_path: str | os.PathLike, set_name: str, indices: np.ndarray | None = None,
+                            batch_size: int | None = None, cache_chunks: int = 8) -> np.ndarray:
+        """`predict_proba` of stored windows at ``indices`` (rows, in that order; None = all), streamed.
+
+        Returns (n, K) float32; memory: a few chunks and one batch.
+        """
+        from virtimu.data.torch_dataset import make_loader
+        from virtimu.store.windows import WindowStore
+
+        model = self._require_fitted()
+        store = WindowStore(store_path, mode="r")
+        info = store.info(set_name)
+        rows = _check_rows(indices, store.n_windows(set_name), f"predict_store({set_name!r})")
+        shape = (int(info["window_length"]), len(info["channels"]))
+        if shape != (self.length, self.n_channels):
+            raise ValueError(f"predict_store: windows of shape (L, C) = {shape}, the model expects "
+                             f"({self.length}, {self.n_channels})")
+        if rows.size == 0:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        loader = make_loader(store_path, set_name, indices=rows, batch_size=batch_size or self.train_config.eval_batch_size,
+                             shuffle=False, cache_chunks=cache_chunks)
+        mean, std = torch.from_numpy(self.mean_.copy()), torch.from_numpy(self.std_.copy())
+        logits, _ = logits_of_batches(model, (((xb - mean) / std, yb) for xb, yb in loader), self.train_config.device)
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy().reshape(rows.size, len(self.classes_))
+
+    def predict_store(self, store_path: str | os.PathLike, set_name: str, indices: np.ndarray | None = None,
+                      batch_size: int | None = None, cache_chunks: int = 8) -> np.ndarray:
+        """Predicted label codes (n,) int64 of stored windows at ``indices``, streamed."""
+        proba = self.predict_proba_store(store_path, set_name, indices, batch_size, cache_chunks)
+        return self.classes_[proba.argmax(axis=1)].astype(np.int64)
 
     # --------------------------------------------------------------- predict
     def predict_proba(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""The epoch / step loop for torch classifiers on in-memory windows.
+"""The epoch / step loop for torch classifiers.
 
 Inputs are already-normalised float32 windows ``X (N, L, C)`` and class
-indices ``y (N,)`` in ``0..K-1``.  Shuffling uses
-``numpy.random.default_rng([seed, epoch])`` so epoch e sees the same order
-whether or not the run was resumed; the learning rate comes from the pure
+indices ``y (N,)`` in ``0..K-1``: in memory (`train`, shuffled with
+``numpy.random.default_rng([seed, epoch])``) or from any batch source
+(`train_batches`, e.g. the window store's chunk-aware loader).  Epoch e sees
+the same order whether or not the run was resumed; the learning rate comes from the pure
 `lr_at` at the global step.  A model with ``training_loss(x, y, criterion)``
 (auxiliary objective) is trained through it, else ``criterion(model(x), y)``.
 """
@@ -13,7 +14,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,11 @@ from virtimu.training.config import TrainConfig, lr_at
 logger = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("epoch", "step", "loss", "val_loss", "val_f1", "lr", "seconds")
+
+#: ``batches(epoch)`` -> iterable of (x (B, L, C) float32 normalised, y (B,) int64 class indices) tensors.
+Batches = Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+#: ``validate(model)`` -> (mean cross-entropy, macro-F1) on validation data.
+Validator = Callable[[nn.Module], tuple[float, float]]
 
 
 @dataclass
@@ -133,12 +139,57 @@ def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, cfg: TrainConfig) -
     return float(loss), macro_f1(y, logits.argmax(axis=1))
 
 
+@torch.no_grad()
+def logits_of_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                      device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """(logits (N, K) float32, y (N,) int64) over batches of (x (B, L, C), y (B,)), in eval mode."""
+    was_training = model.training
+    model.eval()
+    logits, ys = [], []
+    try:
+        for xb, yb in batches:
+            logits.append(model(xb.to(device)).float().cpu().numpy())
+            ys.append(np.asarray(yb, dtype=np.int64).reshape(-1))
+    finally:
+        model.train(was_training)
+    if not logits:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return np.concatenate(logits, axis=0), np.concatenate(ys)
+
+
+def evaluate_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                     cfg: TrainConfig) -> tuple[float, float]:
+    """(mean unweighted cross-entropy, macro-F1) over batches of (x normalised, y class indices)."""
+    logits, y = logits_of_batches(model, batches, cfg.device)
+    loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y))
+    return float(loss), macro_f1(y, logits.argmax(axis=1))
+
+
+def array_batches(X: np.ndarray, y: np.ndarray, cfg: TrainConfig) -> Batches:
+    """Epoch -> shuffled mini-batches of in-memory windows.
+
+    X: (N, L, C) float32 normalised windows; y: (N,) class indices.  Epoch e
+    uses ``default_rng([cfg.seed, e]).permutation(N)`` cut into batches of
+    ``cfg.batch_size``: (x (B, L, C) float32 tensor, y (B,) int64 tensor).
+    """
+    n = X.shape[0]
+    y_t = torch.from_numpy(np.asarray(y, dtype=np.int64))
+
+    def batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            yield torch.from_numpy(np.ascontiguousarray(X[idx], dtype=np.float32)), y_t[idx]
+
+    return batches
+
+
 def train(model: nn.Module, X: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
           X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
           class_weights: np.ndarray | None = None, state: LoopState | None = None,
           optimizer_state: dict | None = None,
           on_epoch_end: Callable[[LoopState, torch.optim.Optimizer], None] | None = None) -> LoopState:
-    """Train ``model`` in place; returns the final `LoopState`.
+    """Train ``model`` in place on in-memory windows; returns the final `LoopState`.
 
     X: (N, L, C) float32 normalised windows; y: (N,) int class indices.
     X_val / y_val: optional validation windows for the history and early
@@ -146,9 +197,32 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
     weights or None.  state / optimizer_state: resume from these (the step
     count and schedule continue).  on_epoch_end: called after every epoch
     (e.g. to write a checkpoint).  With validation the best weights are
-    loaded back at the end.
+    loaded back at the end.  See `train_batches` for other batch sources.
     """
     if X.shape[0] == 0:
+        raise ValueError("train: no training windows")
+    has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    validate = (lambda m: evaluate(m, X_val, np.asarray(y_val), cfg)) if has_val else None
+    return train_batches(model, array_batches(X, y, cfg), X.shape[0], cfg, validate=validate,
+                         class_weights=class_weights, state=state, optimizer_state=optimizer_state,
+                         on_epoch_end=on_epoch_end)
+
+
+def train_batches(model: nn.Module, batches: Batches, n: int, cfg: TrainConfig, *,
+                  validate: Validator | None = None, class_weights: np.ndarray | None = None,
+                  state: LoopState | None = None, optimizer_state: dict | None = None,
+                  on_epoch_end: Callable[[LoopState, torch.optim.Optimizer], None] | None = None) -> LoopState:
+    """Train ``model`` in place on the mini-batches of any source; returns the final `LoopState`.
+
+    batches: ``batches(epoch)`` yields (x (B, L, C) float32 normalised, y (B,)
+    int64 class indices) tensors, every training window once per epoch, the
+    same batches for the same epoch (so a resumed run repeats the order);
+    n: training windows per epoch (sets the step count, see `total_steps`).
+    validate: ``validate(model) -> (val_loss, val_macro_f1)`` after every
+    epoch (history, early stopping, best weights restored at the end), or
+    None.  Other arguments as in `train`.
+    """
+    if n <= 0:
         raise ValueError("train: no training windows")
     state = state or LoopState()
     device = torch.device(cfg.device)
@@ -159,13 +233,11 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
         optimizer.load_state_dict(optimizer_state)
     weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight)
-    has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    has_val = validate is not None
     if cfg.early_stopping_patience is not None and not has_val:
         logger.warning("early stopping needs validation data (val_fraction, val_subjects or X_val); training "
                        "all %d epochs", cfg.epochs)
-    n = X.shape[0]
     total = total_steps(n, cfg)
-    y_t = torch.from_numpy(np.asarray(y, dtype=np.int64))
     higher_better = cfg.monitor == "val_f1"
     bar = tqdm(range(state.epoch, cfg.epochs), disable=not cfg.progress, desc="epochs", initial=state.epoch,
                total=cfg.epochs)
@@ -175,14 +247,11 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
         t0 = time.perf_counter()
         model.train()
         _fix_frozen_norm_stats(model)
-        perm = np.random.default_rng([cfg.seed, epoch]).permutation(n)
         loss_sum, seen, lr = 0.0, 0, cfg.lr
-        for i in range(0, n, cfg.batch_size):
+        for xb, yb in batches(epoch):
             if state.step >= total:
                 break
-            idx = perm[i:i + cfg.batch_size]
-            xb = torch.from_numpy(np.ascontiguousarray(X[idx], dtype=np.float32)).to(device)
-            yb = y_t[idx].to(device)
+            xb, yb = xb.to(device), yb.to(device)
             lr = lr_at(state.step, total, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -196,10 +265,9 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, cfg: TrainConfig, *,
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             state.step += 1
-            loss_sum += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        val_loss, val_f1 = (evaluate(model, X_val, np.asarray(y_val), cfg) if has_val
-                            else (float("nan"), float("nan")))
+            loss_sum += float(loss.detach()) * len(yb)
+            seen += len(yb)
+        val_loss, val_f1 = validate(model) if has_val else (float("nan"), float("nan"))
         h = state.history
         for key, value in zip(HISTORY_KEYS, (epoch, state.step, loss_sum / max(seen, 1), val_loss, val_f1, lr,
                                              time.perf_counter() - t0)):
