@@ -69,3 +69,29 @@ def test_feature_learners_train_and_eval(demo_store: Path, tmp_path: Path, model
     assert main(["eval", str(run), "--store", str(demo_store)]) == 0
     again = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]
     assert again["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def _all_models() -> list[str]:
+    from virtimu.models.registry import MODELS
+    from virtimu.training.run import feature_models
+
+    return sorted(MODELS) + [m for m in feature_models() if m not in ("rf", "xgb")]
+
+
+@pytest.mark.parametrize("model", _all_models())
+def test_every_model_trains_and_evaluates_from_the_cli(demo_store: Path, tmp_path: Path, model: str) -> None:
+    """Every registered model name goes through `virtimu train` and `virtimu eval` on the store."""
+    from virtimu.models.registry import MODELS
+
+    run = tmp_path / model
+    settings = ["epochs=1", "batch_size=32"] if model in MODELS else []
+    if model == "rf-tsfresh":
+        settings = ["model.feature_set=minimal", "model.workers=1", "model.n_estimators=20"]
+    assert main(["train", model, "--store", str(demo_store), "--out", str(run), *settings]) == 0, model
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert metrics["n"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert (run / ("model.pt" if model in MODELS else "model.zip")).is_file()
+    assert main(["eval", str(run), "--store", str(demo_store)]) == 0
+    again = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]
+    assert again["n"] == metrics["n"]
+    assert again["accuracy"] == pytest.approx(metrics["accuracy"])  # the saved model predicts the same
