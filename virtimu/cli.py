@@ -31,6 +31,32 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+_DEVICE_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def _device_setting(value: Any) -> Any:
+    """The ``device`` synthesis setting with a device-model YAML path read into its field mapping.
+
+    A string ending in .yaml / .yml (case-insensitive) is a device-model file
+    as written by ``virtimu calibrate-noise`` (`virtimu.fidelity.calibrate.load_device_yaml`);
+    it becomes ``DeviceModel.to_dict()``, so each recording's provenance holds
+    the noise parameters themselves.  Any other value (a preset name, a
+    mapping) is returned unchanged.  Raises ValueError naming the file when it
+    is missing or not a valid device model.
+    """
+    if not (isinstance(value, str) and value.lower().endswith(_DEVICE_FILE_SUFFIXES)):
+        return value
+    from virtimu.fidelity.calibrate import load_device_yaml
+
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"device {value}: no such device-model file")
+    try:
+        return load_device_yaml(path).to_dict()
+    except ValueError as exc:
+        raise ValueError(f"device {exc}") from None
+
+
 def _synth_config(args: argparse.Namespace):
     """The SynthConfig of ``virtimu synth``: --config YAML, then options, then key=value settings.
 
@@ -61,6 +87,11 @@ def _synth_config(args: argparse.Namespace):
     overrides = _parse_overrides(args.overrides)
     values.update(overrides)
     where = f"--config {args.config}" if args.config else "synthesis settings"
+    if "device" in values:
+        try:
+            values["device"] = _device_setting(values["device"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
     known = {f.name for f in dataclasses.fields(SynthConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -421,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--span", type=int, help="central-difference smoothing span n (default 1)")
     p.add_argument("--signals", help="signal kinds: acc,gyro,rot,quat,mag (default acc,gyro,rot)")
     p.add_argument("--acc-mode", dest="acc_mode", choices=["specific_force", "global_no_gravity"])
-    p.add_argument("--device", help="device model preset: none, smartphone, xsens")
+    p.add_argument("--device", help="device model: a preset (none, smartphone, xsens) or a device-model YAML "
+                                    "file, e.g. one written by virtimu calibrate-noise (default none)")
     p.add_argument("--seed", type=int, help="seed of device noise and placement jitter")
     p.add_argument("--jitter-offset", type=float, default=0.0, help="placement offset noise std (m)")
     p.add_argument("--jitter-rotation", type=float, default=0.0, help="mounting rotation noise std (deg)")
@@ -506,7 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or transfer) a model on a window set, evaluate on a held-out part",
                        description="One run, or many: every LOSO fold / k folds (--folds, --split kfold) and "
                                    "repeated seeds (--repeats, --seeds), each in OUT/fold-<f>/seed-<s>/, "
-                                   "summarised in OUT/summary.md; a rerun skips finished runs.")
+                                   "summarised in OUT/summary.md; a rerun skips finished runs.",
+                       epilog="SelfPAB downstream training (paper 002) is 'virtimu train selfpab-downstream "
+                              "ARGS...', the same as 'virtimu selfpab-downstream ARGS...' (see "
+                              "'virtimu selfpab-downstream --help').")
     p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm, rf, xgb, svm")
     p.add_argument("--store", required=True)
     p.add_argument("--set", default="default", help="window set name (default 'default')")
@@ -555,8 +590,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``virtimu train ALIAS ...`` runs the top-level command ALIAS (e.g. ``train selfpab-downstream``).
+TRAIN_ALIASES: tuple[str, ...] = ("selfpab-downstream",)
+
+
+def _resolve_aliases(argv: list[str]) -> list[str]:
+    """argv with ``train selfpab-downstream REST`` rewritten to ``selfpab-downstream REST``.
+
+    Options before the command (``-v``) are kept; every other argv is
+    returned unchanged.
+    """
+    argv = list(argv)
+    i = next((k for k, a in enumerate(argv) if not a.startswith("-")), None)
+    if i is not None and argv[i] == "train" and i + 1 < len(argv) and argv[i + 1] in TRAIN_ALIASES:
+        del argv[i]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = _resolve_aliases(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     # key=value settings may come anywhere after the command (argparse binds them
     # to the positional list only when they follow the last positional)

@@ -8,6 +8,7 @@ import pytest
 
 from virtimu.datasets import fixtures as F
 from virtimu.datasets.base import G, load_dataset
+from virtimu.datasets.opportunity import raw_label_codes
 from virtimu.io.amass import find_amass_files, read_amass
 from virtimu.labels.maps import get_label_map, get_label_space
 from virtimu.labels.rules import load_rules
@@ -79,7 +80,7 @@ def test_opportunity_round_trip(tmp_path: Path) -> None:
     assert recs[0].provenance["columns"]["Accelerometer RWR accX"] == 23  # read from column_names.txt
     assert (root / "dataset" / "label_legend.txt").read_text().count("ML_Both_Arms") == 17
     lm = get_label_map("opportunity_raw", "opportunity14")
-    names = {lm.dst.name_of(int(c)) for r in recs for c in np.unique(lm.apply(r.labels))}
+    names = {lm.dst.name_of(int(c)) for r in recs for c in np.unique(lm.apply(raw_label_codes(r)))}
     assert names == {"null", "stand", "walk", "sit", "lie", "stand_drink_from_cup", "stand_open_door"}
     acc = _by_label(recs, [f"right_wrist/acc_{a}" for a in "xyz"])
     stand, lie = acc["Stand"].mean(axis=0), acc["Lie"].mean(axis=0)

@@ -27,7 +27,8 @@ What each writer produces (stand-ins marked *):
   one ``Transitions_mocap`` file the rules exclude; per-frame labels stored
   as in the demo clips.
 * ``dip``: ``DIP_IMU_and_Others/DIP_IMU/s_NN/0K.pkl`` Python-2 pickles
-  (imu_acc in a y-up world without gravity, imu_ori, gt), 60 Hz, 17
+  (imu_acc in a y-up world without gravity, imu_ori, gt with its root in
+  the same y-up world), 60 Hz, 17
   sensors, and a ``dip_activities.yaml``: 01 stretching_arms, 02
   stretching_legs* (lying down), 03 walking, 04 jumping, 05 computer_work*
   (sitting).
@@ -259,13 +260,30 @@ def _py2_pickle(obj: dict, path: Path) -> None:
     path.write_bytes(raw)
 
 
+def dip_gt_poses(poses_z: np.ndarray) -> np.ndarray:
+    """SMPL axis-angle poses (T, J, 3) of the z-up AMASS world as DIP-IMU's ``gt`` holds them.
+
+    DIP's world is y up (`virtimu.datasets.dip`), so the root orientation
+    (joint 0) is turned into it: ``R_root_y = Y_TO_Zᵀ R_root_z``; the other
+    joints are relative to their parents and stay as they are.  Undone by
+    `virtimu.fidelity.fidelity.dip_motion` (``gt_up='y'``).
+    """
+    from virtimu.datasets.dip import Y_TO_Z
+    from virtimu.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+    out = np.array(poses_z, dtype=np.float64, copy=True)
+    out[:, 0] = matrix_to_axis_angle(np.einsum("ij,tjk->tik", Y_TO_Z.T, axis_angle_to_matrix(out[:, 0])))
+    return out
+
+
 def write_dip_fixture(root: str | Path, subjects: int = 3, seconds: float = 12.0, seed: int = 0) -> Path:
     """DIP-IMU layout: ``root/DIP_IMU_and_Others/DIP_IMU/s_01 .. s_NN/01.pkl .. 05.pkl``.
 
     Each pickle holds ``imu_acc`` (T, 17, 3) float32 m/s² (world frame, y up,
     gravity removed), ``imu_ori`` (T, 17, 3, 3) float32 sensor-to-world
-    rotations (y-up world, bone-aligned axes), ``gt`` (T, 72) SMPL poses, at
-    60 Hz, from the ``dip-full`` placement; in ``s_01/01.pkl`` two frames of
+    rotations (y-up world, bone-aligned axes), ``gt`` (T, 72) SMPL poses
+    (root orientation in the y-up world too, `dip_gt_poses`; no
+    translation), at 60 Hz, from the ``dip-full`` placement; in ``s_01/01.pkl`` two frames of
     the left-foot sensor are NaN (dropped frames, as in the real files).  A
     ``dip_activities.yaml`` maps the sequence numbers to the dip5 activities
     of `DIP_SEQUENCES` (a fixture choice, not DIP's published numbering).
@@ -295,7 +313,7 @@ def write_dip_fixture(root: str | Path, subjects: int = 3, seconds: float = 12.0
                 acc[drop, 15] = np.nan
                 ori[drop, 15] = np.nan
             gt = np.zeros((T, 72))
-            gt[:, :66] = clip.body_poses()[:T].reshape(T, 66)
+            gt[:, :66] = dip_gt_poses(clip.body_poses()[:T]).reshape(T, 66)
             _py2_pickle({"imu_acc": acc.astype(np.float32), "imu_ori": ori.astype(np.float32), "gt": gt},
                         data_dir / f"s_{s:02d}" / f"{seq}.pkl")
     mapping = {seq: act for seq, (act, _) in DIP_SEQUENCES.items()}

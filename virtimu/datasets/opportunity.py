@@ -38,8 +38,16 @@ used.  Column numbers and label codes were checked against the dataset's
 
 Output, one `Recording` per ``.dat`` file: channels ``right_wrist/acc_x|y|z``
 in m/s² (milli g × G / 1000, with G = 9.80665 m/s²), NaN kept where the file
-has NaN, labels in the ``opportunity_raw`` space, subject ``'S1'`` ...,
-name = file stem (``'S1-ADL1'``).
+has NaN, subject ``'S1'`` ..., name = file stem (``'S1-ADL1'``).
+
+Labels: the ``opportunity_raw`` labels, but numbered compactly
+(`virtimu.labels.compact`): raw codes go up to 5408512 and a store keeps
+int16 codes, so each frame holds the index 0..89 of its raw code (null = 0,
+then the raw codes in ascending order) and ``label_map`` gives the
+``opportunity_raw`` *names* of those indices.  Name-based steps (``virtimu
+windows --label-map opportunity14``) work unchanged.  ``provenance['labels']``
+records ``label_space: opportunity_raw``, ``codes: compact`` and
+``raw_codes`` {index: raw code}; `raw_label_codes` returns the raw codes.
 
 Axes: the RWR device axes are passed through unchanged (``acc_x`` = device
 accX ...).  The dataset does not document how the device was oriented on
@@ -61,6 +69,7 @@ from virtimu.labels.maps import (
     get_label_space,
     opportunity_code,
 )
+from virtimu.labels.compact import compact_codes, raw_codes_from_provenance
 from virtimu.types import Recording
 
 log = logging.getLogger(__name__)
@@ -229,8 +238,10 @@ def load_file(path: Path, columns: dict[str, int], root: Path) -> Recording:
     minors = {c % OPPORTUNITY_MULTIPLIER for c in space.codes}
     loco = _label_column(path, data[:, col["Locomotion"]], "Locomotion", majors)
     gest = _label_column(path, data[:, col["ML_Both_Arms"]], "ML_Both_Arms", minors)
-    labels = opportunity_code(loco, gest)
-    space.check_codes(labels, where=str(path))
+    raw = opportunity_code(loco, gest)
+    space.check_codes(raw, where=str(path))
+    compact = compact_codes(LABEL_SPACE)
+    labels = compact.encode(raw, where=str(path))
 
     acc = data[:, [col[c] for c in ACC_COLUMNS]] * (G / 1000.0)  # milli g -> m/s^2
     subject = FILE_PATTERN.match(path.name).group(1)  # type: ignore[union-attr]
@@ -245,7 +256,7 @@ def load_file(path: Path, columns: dict[str, int], root: Path) -> Recording:
         source=NAME,
         name=path.stem,
         labels=labels,
-        label_map=space.label_map(),
+        label_map=compact.space.label_map(),
         subject=subject,
         provenance={
             "dataset": NAME,
@@ -255,11 +266,22 @@ def load_file(path: Path, columns: dict[str, int], root: Path) -> Recording:
             "units_in_file": "milli g",
             "scale": f"value * {G} / 1000",
             "axes": axes,
-            "labels": "opportunity_code(Locomotion, ML_Both_Arms)",
+            "labels": {**compact.provenance(), "from": "opportunity_code(Locomotion, ML_Both_Arms)"},
             "start_ms": float(t_ms[0]),
         },
         attrs={"kind": "real", "dataset": NAME},
     )
+
+
+def raw_label_codes(rec: Recording) -> np.ndarray:
+    """(T,) int64 ``opportunity_raw`` codes of an Opportunity recording (loaded or read from a store).
+
+    Uses the recording's ``provenance['labels']['raw_codes']``; ValueError when
+    the recording has no labels or no such record.
+    """
+    if rec.labels is None:
+        raise ValueError(f"{rec.source}/{rec.name}: recording has no labels")
+    return raw_codes_from_provenance(rec.labels, rec.provenance)
 
 
 @register(INFO)

@@ -255,6 +255,18 @@ def use_stream(cfg: TrainConfig, nbytes: int, streamable: bool, what: str = "tra
     return big and streamable
 
 
+def head_label_map(y: np.ndarray, label_map: dict[int, str]) -> dict[int, str]:
+    """{code: name} of the classes a model trained on labels ``y`` (N,) outputs, in code order.
+
+    The classes are the codes present in ``y`` (the null code only when null
+    windows are among them), named by the set's ``label_map`` (a code it does
+    not name is named by its number).  A transferred model keeps its head when
+    this equals its own classes and names, and gets a new head for exactly
+    these classes otherwise.
+    """
+    return {int(c): str(label_map.get(int(c), str(int(c)))) for c in np.unique(np.asarray(y, dtype=np.int64))}
+
+
 def train_run(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (), config_file: str | None = None,
               data: SetData | None = None) -> RunResult:
     """Train (or transfer) ``spec.model`` on the train part, evaluate on the test part, write the run folder.
@@ -282,9 +294,9 @@ def train_run(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (), con
     t0 = time.perf_counter()
     if spec.init:
         learner = TorchLearner.from_checkpoint(spec.init, train_config=cfg)
-        target = sorted(set(data.y[tr].tolist()))
-        if target != sorted(int(c) for c in learner.classes_) or learner.label_map != data.label_map:
-            learner.replace_head(len(target), label_map=data.label_map)
+        head = head_label_map(data.y[tr], data.label_map)
+        if head != {int(c): learner.label_map.get(int(c), str(int(c))) for c in learner.classes_}:
+            learner.replace_head(len(head), label_map=head)
         if spec.freeze_conv or spec.freeze_all_but_fc:
             learner.freeze(first_k_conv=spec.freeze_conv, all_but_fc=spec.freeze_all_but_fc)
         learner.fine_tune(data.X(tr), data.y[tr], n_windows=spec.n_windows, seed=spec.seed, groups=data.subject[tr])
