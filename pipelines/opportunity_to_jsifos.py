@@ -67,7 +67,7 @@ def _run(argv: list[str] | None) -> int:
     sets = {}
     for name, root in roots.items():
         space = labels["source"] if name == "opportunity" else labels["target"]
-        # labels mapped at ingest: Opportunity's raw codes do not fit the store's int16 labels
+        # labels mapped at ingest into the experiment's label spaces
         results[f"{name}_ingest"] = common.ingest_dataset(name, root, store, label_space=space)
         ws, results[f"{name}_windows"] = common.window_set(run, store, [name], win, name)
         if len(ws.class_counts()) < 2:

@@ -754,10 +754,9 @@ def ingest_dataset(name: str, root: str | os.PathLike, store: str | os.PathLike,
 
     Without ``label_space`` this is `virtimu.datasets.ingest.ingest`.  With
     it every recording's labels go through `label_mapper` (the dataset's own
-    space -> ``label_space``) before the recording is written, which also
-    keeps label codes small: Opportunity's raw codes (up to 5408512) do not
-    fit the store's int16 labels, its 14 aggregated classes do.  Recordings
-    already in the store are skipped.  Returns a summary dict.
+    space -> ``label_space``) before the recording is written, so the store
+    holds the experiment's classes (e.g. Opportunity's 14 aggregated ones).
+    Recordings already in the store are skipped.  Returns a summary dict.
     """
     import dataclasses as _dc
 
