@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from virtimu.io.documents import read_document
 from virtimu.labels.maps import LabelSpace, UnknownLabelError, get_label_space
 from virtimu.labels.rules import canonical_sub_dataset, sequence_stem
 
@@ -363,16 +363,7 @@ class BabelCategories:
 def load_babel_categories(path: str | os.PathLike | None = None) -> BabelCategories:
     """The act_cat -> category table (default: the bundled ``babel_act_cat.yaml``)."""
     path = Path(path) if path is not None else DEFAULT_BABEL_CATEGORIES
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"BABEL category file {path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise BabelFormatError(f"{path}: not UTF-8 text ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # ValueError: e.g. a date like 2019-13-45
-        raise BabelFormatError(f"{path}: not valid YAML ({exc})") from None
+    data = read_document(path, BabelFormatError, "BABEL category file", fmt="yaml")
     try:
         return BabelCategories.from_dict(data, str(path))
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:

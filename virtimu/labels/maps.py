@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 from virtimu.io.atomic import write_text_atomic
+from virtimu.io.documents import read_document
 
 log = logging.getLogger(__name__)
 
@@ -434,19 +435,7 @@ def opportunity_code(locomotion: np.ndarray, gesture: np.ndarray) -> np.ndarray:
 
 
 def _read_document(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"label config {path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise LabelConfigError(f"{path}: not UTF-8 text ({exc})") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
-        raise LabelConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} "
-                               f"({exc})") from None
+    return read_document(path, LabelConfigError, "label config")
 
 
 LabelConfig = tuple[dict[str, LabelSpace], dict[tuple[str, str], LabelMap]]

@@ -38,6 +38,7 @@ import numpy as np
 
 from virtimu.labels.maps import LabelSpace, UnknownLabelError, get_label_space
 from virtimu.io.atomic import write_text_atomic
+from virtimu.io.documents import read_document
 
 log = logging.getLogger(__name__)
 
@@ -178,16 +179,7 @@ def _parse_decision(index: int, raw: Any, space: LabelSpace, path: str) -> Decis
 def load_overrides(path: str | os.PathLike) -> Overrides:
     """Read and validate an overrides JSON file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"overrides file {path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise OverrideError(f"{path}: not UTF-8 text ({exc})") from None
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise OverrideError(f"{path}: not valid JSON ({exc})") from None
+    data = read_document(path, OverrideError, "overrides file", fmt="json")
     try:
         return Overrides.from_dict(data, str(path))
     except OverrideError:
