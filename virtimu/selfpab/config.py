@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from virtimu.coerce import coerce_value
 
 #: Folder of the bundled configs (``paper.yaml``, ``cpu.yaml``).
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -328,32 +329,7 @@ class SelfPABConfig:
 
 def _coerce(where: str, value: Any, hint: Any) -> Any:
     """``value`` as the field type ``hint`` (handles ``X | None`` and numeric strings)."""
-    args = typing.get_args(hint)
-    if type(None) in args and typing.get_origin(hint) in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-            return None
-        hint = next(a for a in args if a is not type(None))
-    try:
-        if hint is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("true", "1", "yes", "on"):
-                    return True
-                if low in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if hint is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if hint is float:
-            return float(value)
-        if hint is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: cannot read {value!r} as {getattr(hint, '__name__', hint)}") from None
-    return value
+    return coerce_value(where, value, hint)
 
 
 def preset_names() -> list[str]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import types
 import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
+
+from virtimu.coerce import coerce_value
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_linear")
@@ -151,33 +152,7 @@ class TrainConfig:
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Convert ``value`` to the field type ``hint`` (handles ``X | None``, numeric strings)."""
-    args = typing.get_args(hint)
-    optional = type(None) in args and (typing.get_origin(hint) in (typing.Union, types.UnionType))
-    if optional:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-            return None
-        hint = next(a for a in args if a is not type(None))
-    try:
-        if hint is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("true", "1", "yes", "on"):
-                    return True
-                if low in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if hint is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if hint is float:
-            return float(value)
-        if hint is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"TrainConfig.{name}: cannot read {value!r} as {getattr(hint, '__name__', hint)}") from None
-    return value
+    return coerce_value(f"TrainConfig.{name}", value, hint)
 
 
 def apply_overrides(cfg: TrainConfig, overrides: list[str] | dict[str, Any] | None) -> TrainConfig:
