@@ -371,6 +371,7 @@ def _seeds(args: argparse.Namespace) -> list[int] | None:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from virtimu.training.distributed import WorkerFailed
     from virtimu.training.run import RunSpec, train_run, train_runs
 
     spec = RunSpec(model=args.model, store=args.store, set_name=args.set, source=args.source, split=args.split,
@@ -381,7 +382,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         seeds = _seeds(args)
         if args.folds is None and seeds is None and args.split != "kfold":
-            result = train_run(spec, args.out, overrides=args.overrides, config_file=args.config)
+            result = train_run(spec, args.out, overrides=args.overrides, config_file=args.config, nproc=args.nproc)
         else:
             def line(i: int, n: int, sub, res, skipped: bool) -> None:
                 m = res.metrics
@@ -391,10 +392,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                            + ("done before" if skipped else f"trained in {res.train_seconds:.1f} s"))
 
             summary = train_runs(spec, args.out, folds=args.folds, seeds=seeds or [0], overrides=args.overrides,
-                                 config_file=args.config, progress=not args.quiet, on_run=line)
+                                 config_file=args.config, progress=not args.quiet, on_run=line, nproc=args.nproc)
             _print_summary(summary, args.out)
             return 0
-    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, TypeError, WorkerFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     m = result.metrics
@@ -567,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML with 'model:' and 'train:' sections")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar over runs")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="train each run in N processes (torch DistributedDataParallel, gloo on the CPU; torch "
+                        "models from scratch only); batch_size stays the global batch, split across processes")
     p.add_argument("overrides", nargs="*", help="key=value training settings (epochs=5, lr=1e-4, model.dropout=0.3, "
                                                 "stream=auto|true|false, max_in_memory_mb=1024)")
     p.set_defaults(func=cmd_train)

@@ -48,6 +48,7 @@ from virtimu.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from virtimu.training import distributed
 from virtimu.training.config import TrainConfig, apply_overrides
 from virtimu.training.loop import (
     Batches,
@@ -313,7 +314,7 @@ class TorchLearner:
             self.label_map = {int(k): str(v) for k, v in (label_map or {}).items()}
             self.channels = list(channels) if channels is not None else None
             self.n_channels, self.length = int(X.shape[2]), int(X.shape[1])
-            self.mean_, self.std_ = channel_stats(X_tr)
+            self.mean_, self.std_ = distributed.on_main(lambda: channel_stats(X_tr))
             self.model_ = self._build_model(self.n_channels, self.length, len(self.classes_))
             self.provenance = dict(provenance or {})
             self.history = {}
@@ -337,7 +338,8 @@ class TorchLearner:
             Xv = self._normalise(X_val)
             yv_idx = self._to_index(y_val, "fit (validation)")
             validate = lambda m: evaluate(m, Xv, yv_idx, cfg)
-        self._loop(array_batches(self._normalise(X_tr), y_idx, cfg), y_idx, validate,
+        batches = distributed.shard_batches(array_batches(self._normalise(X_tr), y_idx, cfg))
+        self._loop(batches, y_idx, validate,
                    0 if X_val is None else X_val.shape[0], last, resume_payload)
 
     def _loop(self, batches: Batches, y_idx: np.ndarray, validate: Validator | None, n_val: int,
@@ -367,7 +369,7 @@ class TorchLearner:
                     y_idx.size, n_val, total_steps(y_idx.size, cfg))
         self.state_ = train_batches(self.model_, batches, int(y_idx.size), cfg, validate=validate,
                                     class_weights=self.class_weights_, state=state, optimizer_state=opt_state,
-                                    on_epoch_end=write_last if last is not None else None)
+                                    on_epoch_end=write_last if last is not None and distributed.is_main() else None)
         self.history = self.state_.history
         self.model_.eval()
 
@@ -448,7 +450,7 @@ class TorchLearner:
             self.label_map = {int(k): str(v) for k, v in lm.items()}
             self.channels = list(channels) if channels is not None else list(info["channels"])
             self.n_channels, self.length = n_channels, length
-            self.mean_, self.std_ = store_channel_stats(store_path, set_name, train_rows)
+            self.mean_, self.std_ = distributed.on_main(lambda: store_channel_stats(store_path, set_name, train_rows))
             self.model_ = self._build_model(self.n_channels, self.length, len(self.classes_))
             self.provenance = dict(provenance or {})
             self.history = {}
@@ -465,6 +467,7 @@ class TorchLearner:
         loader = make_loader(store_path, set_name, indices=train_rows, batch_size=cfg.batch_size, shuffle=True,
                              seed=cfg.seed, num_workers=num_workers, cache_chunks=cache_chunks,
                              shuffle_within=shuffle_within)
+        loader = distributed.shard_loader(loader)  # this process's share of every batch (alone: unchanged)
         logger.info("streaming %d training windows from %s (%d per chunk)", train_rows.size, where,
                     store.chunk_rows(set_name))
         self._loop(self._store_batches(loader), y_idx, validate, int(val_rows.size), last, resume_payload)
@@ -614,6 +617,7 @@ class TorchLearner:
             "n_channels": self.n_channels,
             "length": self.length,
             "history": {k: list(v) for k, v in self.history.items()},
+            "step_loss": list(self.state_.step_loss) if self.state_ is not None else [],
             "provenance": self.provenance,
         }
 

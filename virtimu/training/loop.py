@@ -45,6 +45,8 @@ class LoopState:
     best_state: CPU copy of the best model state_dict (None = none yet).
     history: per-epoch lists under `HISTORY_KEYS` (val_* NaN without validation).
     stopped_early: early stopping ended the run.
+    step_loss: training loss of every optimisation step (of the global batch
+    when several processes train together, see `virtimu.training.distributed`).
     """
 
     epoch: int = 0
@@ -55,18 +57,21 @@ class LoopState:
     best_state: dict[str, torch.Tensor] | None = None
     history: dict[str, list] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
     stopped_early: bool = False
+    step_loss: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "step": self.step, "best_score": self.best_score,
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "best_state": self.best_state,
-                "history": {k: list(v) for k, v in self.history.items()}, "stopped_early": self.stopped_early}
+                "history": {k: list(v) for k, v in self.history.items()}, "stopped_early": self.stopped_early,
+                "step_loss": list(self.step_loss)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopState:
         hist = {k: list(d.get("history", {}).get(k, [])) for k in HISTORY_KEYS}
         return cls(epoch=int(d["epoch"]), step=int(d["step"]), best_score=d.get("best_score"),
                    best_epoch=int(d.get("best_epoch", -1)), bad_epochs=int(d.get("bad_epochs", 0)),
-                   best_state=d.get("best_state"), history=hist, stopped_early=bool(d.get("stopped_early", False)))
+                   best_state=d.get("best_state"), history=hist, stopped_early=bool(d.get("stopped_early", False)),
+                   step_loss=[float(v) for v in d.get("step_loss", [])])
 
 
 def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -221,6 +226,12 @@ def train_batches(model: nn.Module, batches: Batches, n: int, cfg: TrainConfig, 
     validate: ``validate(model) -> (val_loss, val_macro_f1)`` after every
     epoch (history, early stopping, best weights restored at the end), or
     None.  Other arguments as in `train`.
+
+    Inside a process group (`virtimu.training.distributed.active`) ``batches``
+    yields this process's share of each global batch; the step runs under
+    DistributedDataParallel with the loss scaled to the global batch, the
+    logged losses are those of the global batch, and validation runs on
+    rank 0 with the result broadcast.
     """
     if n <= 0:
         raise ValueError("train: no training windows")
@@ -233,18 +244,25 @@ def train_batches(model: nn.Module, batches: Batches, n: int, cfg: TrainConfig, 
         optimizer.load_state_dict(optimizer_state)
     weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight)
+    from virtimu.training import distributed  # late: it imports this module
+
+    ctx = distributed.active()
+    ddp = distributed.DDPStep(model, weight, ctx) if ctx is not None else None
     has_val = validate is not None
     if cfg.early_stopping_patience is not None and not has_val:
         logger.warning("early stopping needs validation data (val_fraction, val_subjects or X_val); training "
                        "all %d epochs", cfg.epochs)
     total = total_steps(n, cfg)
     higher_better = cfg.monitor == "val_f1"
-    bar = tqdm(range(state.epoch, cfg.epochs), disable=not cfg.progress, desc="epochs", initial=state.epoch,
+    bar = tqdm(range(state.epoch, cfg.epochs), disable=not cfg.progress or not distributed.is_main(), desc="epochs",
+               initial=state.epoch,
                total=cfg.epochs)
     for epoch in bar:
         if state.step >= total or state.stopped_early:
             break
         t0 = time.perf_counter()
+        if ctx is not None:  # per-rank dropout / noise streams, reproducible when resumed at an epoch boundary
+            torch.manual_seed(distributed.epoch_seed(cfg.seed, epoch, ctx.rank))
         model.train()
         _fix_frozen_norm_stats(model)
         loss_sum, seen, lr = 0.0, 0, cfg.lr
@@ -256,18 +274,23 @@ def train_batches(model: nn.Module, batches: Batches, n: int, cfg: TrainConfig, 
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            loss, _ = batch_loss(model, xb, yb, criterion)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"train: non-finite loss {float(loss)} at step {state.step} "
+            if ddp is not None:
+                loss, step_loss, n_step = ddp.forward(xb, yb)
+            else:
+                loss, _ = batch_loss(model, xb, yb, criterion)
+                step_loss, n_step = float(loss.detach()), len(yb)
+            if not math.isfinite(step_loss):
+                raise FloatingPointError(f"train: non-finite loss {step_loss} at step {state.step} "
                                          f"(epoch {epoch}); lower lr or check the inputs")
             loss.backward()
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             state.step += 1
-            loss_sum += float(loss.detach()) * len(yb)
-            seen += len(yb)
-        val_loss, val_f1 = validate(model) if has_val else (float("nan"), float("nan"))
+            state.step_loss.append(step_loss)
+            loss_sum += step_loss * n_step
+            seen += n_step
+        val_loss, val_f1 = distributed.on_main(lambda: validate(model)) if has_val else (float("nan"), float("nan"))
         h = state.history
         for key, value in zip(HISTORY_KEYS, (epoch, state.step, loss_sum / max(seen, 1), val_loss, val_f1, lr,
                                              time.perf_counter() - t0)):

@@ -16,7 +16,11 @@ evaluate a saved run or a folder of runs.
 
 Torch models train in memory, or straight from the store when the training
 windows exceed ``TrainConfig.max_in_memory_mb`` (``stream='auto'``, the
-default) or ``stream='true'`` (`TorchLearner.fit_store`).
+default) or ``stream='true'`` (`TorchLearner.fit_store`).  They write
+``last.pt`` after every epoch; a run killed part-way continues from it when
+started again with the same settings (same step count, optimizer and RNG
+state), and it is removed once the run folder is complete.  ``nproc > 1``
+trains one run in that many processes (`virtimu.training.distributed`).
 """
 from __future__ import annotations
 
@@ -43,8 +47,10 @@ from virtimu.evaluation.report import (
 )
 from virtimu.evaluation.splits import group_kfold, loso, ratio_split
 from virtimu.store.windows import WindowStore
+from virtimu.training import distributed
+from virtimu.training.checkpoint import load_checkpoint
 from virtimu.training.config import TrainConfig, apply_overrides
-from virtimu.training.learner import TorchLearner
+from virtimu.training.learner import LAST_CHECKPOINT, TorchLearner
 from virtimu.types import WindowSet
 
 log = logging.getLogger(__name__)
@@ -267,13 +273,46 @@ def head_label_map(y: np.ndarray, label_map: dict[int, str]) -> dict[int, str]:
     return {int(c): str(label_map.get(int(c), str(int(c)))) for c in np.unique(np.asarray(y, dtype=np.int64))}
 
 
+def _run_key(spec: RunSpec, overrides: Sequence[str], config_file: str | None, parts: dict[str, Any]) -> str:
+    """Hash of everything that decides a run's training (spec, settings, split), not the process count."""
+    sig = _signature(spec, overrides, config_file)
+    sig.update(test_subject=spec.test_subject, fold=spec.fold, train_seed=spec.train_seed,
+               train=parts["train"], val=parts.get("val", []))
+    return hashlib.sha256(json.dumps(sig, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _resumable(last: Path, key: str) -> bool:
+    """True when ``last`` is a checkpoint of a run with key ``key`` (anything else is ignored, and overwritten)."""
+    if not last.is_file():
+        return False
+    try:
+        found = (load_checkpoint(last).get("provenance") or {}).get("run_key")
+    except (ValueError, FileNotFoundError) as exc:
+        log.warning("ignoring %s: %s", last, exc)
+        return False
+    if found != key:
+        log.warning("ignoring %s: written by a run with other settings; training afresh", last)
+        return False
+    log.info("continuing the interrupted run from %s", last)
+    return True
+
+
 def train_run(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (), config_file: str | None = None,
-              data: SetData | None = None) -> RunResult:
+              data: SetData | None = None, nproc: int = 1) -> RunResult | None:
     """Train (or transfer) ``spec.model`` on the train part, evaluate on the test part, write the run folder.
 
     data: the window set already opened (or loaded) by the caller, e.g.
     `train_runs` sharing one `SetData` over its sub-runs; None = open it here.
+    nproc: train a torch model from scratch in this many processes
+    (`train_run_distributed`; ValueError for feature learners and transfer).
+    Torch models continue from ``out/last.pt`` left by an interrupted run
+    with the same settings.  Returns the result (None on the ranks > 0 of a
+    process group, which write nothing).
     """
+    if int(nproc) < 1:
+        raise ValueError(f"--nproc {nproc}: expected >= 1")
+    if int(nproc) > 1:
+        return train_run_distributed(spec, out, overrides, config_file, int(nproc))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else SetData(spec.store, spec.set_name, spec.source)
@@ -289,6 +328,11 @@ def train_run(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (), con
     va = np.array(parts.get("val", []), dtype=np.int64)
     provenance = {"store": str(spec.store), "set": spec.set_name, "source": spec.source,
                   "split": parts["how"], "n_train": len(tr), "n_test": len(te)}
+    ctx = distributed.active()
+    last, resume = out / LAST_CHECKPOINT, False
+    if not is_feature and not spec.init:
+        provenance["run_key"] = _run_key(spec, overrides, config_file, parts)
+        resume = _resumable(last, provenance["run_key"])
     stream = use_stream(cfg, data.nbytes(tr.size + va.size), streamable=not spec.init and not is_feature,
                         what=f"{spec.model}" + (" transfer" if spec.init else ""))
     t0 = time.perf_counter()
@@ -306,13 +350,17 @@ def train_run(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (), con
     elif stream:
         learner = TorchLearner(spec.model, model_cfg or None, cfg)
         learner.fit_store(spec.store, spec.set_name, data.rows[tr], val_indices=data.rows[va] if va.size else None,
-                          label_map=data.label_map, channels=data.channels, provenance=provenance)
+                          label_map=data.label_map, channels=data.channels, provenance=provenance,
+                          out_dir=out, resume=resume)
     else:
         learner = TorchLearner(spec.model, model_cfg or None, cfg)
         X_val, y_val = (data.X(va), data.y[va]) if va.size else (None, None)
         learner.fit(data.X(tr), data.y[tr], groups=data.subject[tr], X_val=X_val, y_val=y_val,
-                    label_map=data.label_map, channels=data.channels, provenance=provenance)
+                    label_map=data.label_map, channels=data.channels, provenance=provenance,
+                    out_dir=out, resume=resume)
     seconds = time.perf_counter() - t0
+    if ctx is not None and not ctx.is_main:
+        return None  # rank 0 evaluates and writes the run folder
     learner.save(out / ("model.zip" if is_feature else "model.pt"))
     write_json(out / "split.json", parts)
     if stream:
@@ -324,10 +372,44 @@ def train_run(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (), con
                        split=parts["how"]["split"], seed=seed, train_seconds=seconds,
                        config={"model": model_cfg, "train": cfg.to_dict(), "init": spec.init,
                                "freeze_conv": spec.freeze_conv, "freeze_all_but_fc": spec.freeze_all_but_fc,
-                               "n_windows": spec.n_windows, "streamed": stream, "split_seed": spec.seed},
+                               "n_windows": spec.n_windows, "streamed": stream, "split_seed": spec.seed,
+                               "nproc": ctx.world_size if ctx is not None else 1},
                        provenance=provenance)
     write_run(out, result, data.y[te], pred, data.label_map)
+    last.unlink(missing_ok=True)  # the run is complete: model.pt and metrics.json replace the resume point
     return result
+
+
+def _train_run_rank(spec: RunSpec, out: str, overrides: list[str], config_file: str | None) -> None:
+    """One process's part of `train_run_distributed` (module level: spawned processes import it)."""
+    train_run(spec, out, overrides, config_file)
+
+
+def train_run_distributed(spec: RunSpec, out: str | Path, overrides: Sequence[str] = (),
+                          config_file: str | None = None, nproc: int = 2) -> RunResult:
+    """`train_run` with a torch model trained in ``nproc`` processes (DistributedDataParallel, gloo, CPU).
+
+    ``batch_size`` stays the global batch: each process takes its share of
+    every batch, so the run follows the single-process one up to float
+    rounding (dropout aside; see `virtimu.training.distributed`).  Every
+    process reads its training windows itself (in memory, or its shares from
+    the store when streaming); rank 0 writes the run folder, which is read
+    back here.  Raises ValueError for feature learners and transfer runs.
+    """
+    if spec.model in feature_models():
+        raise ValueError(f"--nproc {nproc}: {spec.model!r} is a feature learner (scikit-learn / XGBoost); "
+                         "multi-process training is for torch models only (use --nproc 1)")
+    if spec.init:
+        raise ValueError(f"--nproc {nproc}: transfer runs (--init) train in one process only (use --nproc 1)")
+    from virtimu.models.registry import MODELS
+
+    if spec.model not in MODELS:
+        raise ValueError(f"unknown model {spec.model!r}; torch models: {sorted(MODELS)}")
+    _configs(list(overrides), config_file)  # malformed settings fail here, not in every process
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    distributed.launch(_train_run_rank, int(nproc), spec, str(out), list(overrides), config_file)
+    return read_run(out)
 
 
 def _recorded_source(run_dir: Path, learner: Any) -> dict[str, Any]:
@@ -468,7 +550,7 @@ OnRun = Callable[[int, int, SubRun, RunResult, bool], None]
 
 def train_runs(spec: RunSpec, out: str | Path, folds: str | int | Sequence[str] | None = None,
                seeds: Sequence[int] = (0,), overrides: Sequence[str] = (), config_file: str | None = None,
-               progress: bool = True, on_run: OnRun | None = None) -> dict[str, Any]:
+               progress: bool = True, on_run: OnRun | None = None, nproc: int = 1) -> dict[str, Any]:
     """Every fold × seed of ``spec`` (see `plan_runs`), each in its own folder under ``out``; then the summary.
 
     Sub-runs whose ``metrics.json`` exists are read, not retrained (resume).
@@ -477,7 +559,9 @@ def train_runs(spec: RunSpec, out: str | Path, folds: str | int | Sequence[str] 
     fits in memory (``max_in_memory_mb``) or the model cannot stream, loaded
     once for all sub-runs.  Writes ``summary.json``, ``summary.md``,
     ``folds_macro_f1.png`` and ``confusion_sum.png`` (`write_summary`);
-    returns the summary dict.
+    returns the summary dict.  nproc > 1: each sub-run trains in that many
+    processes (`train_run_distributed`).  A sub-run killed part-way continues
+    from its ``last.pt``.
     """
     out = Path(out)
     data = SetData(spec.store, spec.set_name, spec.source)
@@ -488,14 +572,15 @@ def train_runs(spec: RunSpec, out: str | Path, folds: str | int | Sequence[str] 
     _, cfg = _configs(list(overrides), config_file)
     streamable = not spec.init and spec.model not in feature_models()
     pending = [s for s in plan if not (out / s.rel / "metrics.json").is_file()]
-    if pending and not use_stream(cfg, data.nbytes(len(data)), streamable, spec.model):
+    if pending and int(nproc) == 1 and not use_stream(cfg, data.nbytes(len(data)), streamable, spec.model):
         data.load()
     results: list[RunResult] = []
     bar = tqdm(plan, desc=f"{spec.model} runs", unit="run", disable=not progress)
     for i, sub in enumerate(bar):
         folder = out / sub.rel
         skipped = (folder / "metrics.json").is_file()
-        result = read_run(folder) if skipped else train_run(sub.spec, folder, overrides, config_file, data=data)
+        result = read_run(folder) if skipped else train_run(sub.spec, folder, overrides, config_file, data=data,
+                                                                           nproc=nproc)
         results.append(result)
         log.info("run %d/%d %s: accuracy %.4f macro-F1 %.4f%s", i + 1, len(plan), sub.rel,
                  result.metrics.accuracy, result.metrics.macro_f1, " (done before)" if skipped else "")
