@@ -543,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="SelfPAB downstream training (paper 002) is 'virtimu train selfpab-downstream "
                               "ARGS...', the same as 'virtimu selfpab-downstream ARGS...' (see "
                               "'virtimu selfpab-downstream --help').")
-    p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm, rf, xgb, svm")
+    p.add_argument("model", help="deepconvlstm, cnn-deconv, lstm, stacked-lstm, cnn1d, cnn-lstm, convlstm, rf, xgb, svm, rf-tsfresh")
     p.add_argument("--store", required=True)
     p.add_argument("--set", default="default", help="window set name (default 'default')")
     p.add_argument("--source", help="only windows of this source")
