@@ -72,6 +72,16 @@ LAST_CHECKPOINT = "last.pt"
 _REQUIRED = ("state_dict", "model_name", "model_config", "classes", "n_channels", "length", "mean", "std")
 
 
+def _resume_point(last: Path | None, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint payload of ``last`` (a run folder's last.pt) to continue from, or None to train afresh."""
+    if not resume or last is None:
+        return None
+    if not last.is_file():
+        logger.info("resume requested but no %s; starting afresh", last)
+        return None
+    return load_checkpoint(last, _REQUIRED)
+
+
 def _registry_factory(name: str) -> ModelFactory:
     from virtimu.models.registry import (
         build_model,  # imported late: optional until models exist
@@ -303,9 +313,7 @@ class TorchLearner:
             X_val, y_val = X[va], y[va]
         X_tr, y_tr = X[tr], y[tr]
         last = Path(out_dir) / LAST_CHECKPOINT if out_dir is not None else None
-        resume_payload = load_checkpoint(last, _REQUIRED) if (resume and last is not None and last.is_file()) else None
-        if resume and resume_payload is None:
-            logger.info("resume requested but no %s; starting afresh", last)
+        resume_payload = _resume_point(last, resume)
         if resume_payload is not None:
             self._restore(resume_payload)
             self._check_shape(X, "fit (resume)")
@@ -436,9 +444,7 @@ class TorchLearner:
         self.train_indices_, self.val_indices_ = train_rows, val_rows
         length, n_channels = int(info["window_length"]), len(info["channels"])
         last = Path(out_dir) / LAST_CHECKPOINT if out_dir is not None else None
-        resume_payload = load_checkpoint(last, _REQUIRED) if (resume and last is not None and last.is_file()) else None
-        if resume and resume_payload is None:
-            logger.info("resume requested but no %s; starting afresh", last)
+        resume_payload = _resume_point(last, resume)
         if resume_payload is not None:
             self._restore(resume_payload)
             if (self.length, self.n_channels) != (length, n_channels):
