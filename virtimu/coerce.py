@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import yaml
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -47,3 +50,23 @@ def coerce_value(where: str, value: Any, hint: Any) -> Any:
     except (TypeError, ValueError):
         raise ValueError(f"{where}: cannot read {value!r} as {getattr(hint, '__name__', hint)}") from None
     return value
+
+
+def parse_settings(items: Iterable[str] | Mapping[str, Any] | None, example: str, form: str = "key=value",
+                   error: type[Exception] = ValueError) -> dict[str, Any]:
+    """``["lr=1e-4", "epochs=5"]`` (or a mapping, copied) -> ``{"lr": 0.0001, "epochs": 5}``.
+
+    Values are parsed as YAML scalars ("key=" gives None); an item without
+    ``=`` raises ``error``: "override '<item>': expected <form> (e.g. <example>)".
+    """
+    if not items:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise error(f"override {item!r}: expected {form} (e.g. {example})")
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return out

@@ -262,39 +262,37 @@ def _mix(a: dict, b: dict, s: float, **over) -> dict:
     return out
 
 
+def _seat_lean(L: float, frac: float, reach: float) -> dict:
+    """Channels of leaning over the seat: ``frac`` of the trunk lean ``L`` (rad), arms reaching by ``reach``."""
+    S = _PELVIS_SHARE
+    return dict(flex=S * frac * L, spine_flex=(1 - S) * frac * L, head_flex=-0.6 * frac * L,
+                sh_flex_l=0.05 + 0.5 * reach, sh_flex_r=0.05 + 0.5 * reach,
+                elbow_l=0.25 + 0.35 * reach, elbow_r=0.25 + 0.35 * reach)
+
+
 def _stand_to_sit(sc: _Scene) -> list[tuple[float, dict]]:
     """Keys (normalised time, channels) from standing to sitting (after sitting.py's timing)."""
-    st, si, L, S = sc.stand, sc.sit, sc.p.trunk_lean, _PELVIS_SHARE
+    st, si, L = sc.stand, sc.sit, sc.p.trunk_lean
     h, zs, xs = st["pz"], si["pz"], si["px"]
-
-    def lean(frac: float, reach: float) -> dict:
-        return dict(flex=S * frac * L, spine_flex=(1 - S) * frac * L, head_flex=-0.6 * frac * L,
-                    sh_flex_l=0.05 + 0.5 * reach, sh_flex_r=0.05 + 0.5 * reach,
-                    elbow_l=0.25 + 0.35 * reach, elbow_r=0.25 + 0.35 * reach)
     return [
         (0.0, st),
-        (0.30, _mix(st, si, 0.0, px=0.25 * xs, pz=h - 0.12 * (h - zs), w_stand=0.5, **lean(0.7, 0.7))),
-        (0.60, _mix(st, si, 0.0, px=0.75 * xs, pz=zs + 0.30 * (h - zs), w_stand=0.0, **lean(1.0, 1.0))),
+        (0.30, _mix(st, si, 0.0, px=0.25 * xs, pz=h - 0.12 * (h - zs), w_stand=0.5, **_seat_lean(L, 0.7, 0.7))),
+        (0.60, _mix(st, si, 0.0, px=0.75 * xs, pz=zs + 0.30 * (h - zs), w_stand=0.0, **_seat_lean(L, 1.0, 1.0))),
         (0.85, _mix(st, si, 0.5, px=0.98 * xs, pz=zs + 0.02, w_stand=0.0, w_sit=0.3, **{
-            k: 0.5 * v + 0.5 * si[k] for k, v in lean(0.5, 0.5).items()})),
+            k: 0.5 * v + 0.5 * si[k] for k, v in _seat_lean(L, 0.5, 0.5).items()})),
         (1.0, si),
     ]
 
 
 def _sit_to_stand(sc: _Scene) -> list[tuple[float, dict]]:
     """Keys from sitting to standing: lean forward on the seat, lift off, extend (sitting.py's timing)."""
-    st, si, L, S = sc.stand, sc.sit, sc.p.trunk_lean, _PELVIS_SHARE
+    st, si, L = sc.stand, sc.sit, sc.p.trunk_lean
     h, zs, xs = st["pz"], si["pz"], si["px"]
-
-    def lean(frac: float, reach: float) -> dict:
-        return dict(flex=S * frac * L, spine_flex=(1 - S) * frac * L, head_flex=-0.6 * frac * L,
-                    sh_flex_l=0.05 + 0.5 * reach, sh_flex_r=0.05 + 0.5 * reach,
-                    elbow_l=0.25 + 0.35 * reach, elbow_r=0.25 + 0.35 * reach)
     return [
         (0.0, si),
-        (0.30, _mix(si, st, 0.0, px=xs, pz=zs, w_sit=0.3, **lean(0.9, 0.9))),
-        (0.45, _mix(si, st, 0.0, px=0.93 * xs, pz=zs + 0.05, w_sit=0.0, **lean(1.0, 1.0))),
-        (0.75, _mix(si, st, 1.0, px=0.35 * xs, pz=h - 0.15 * (h - zs), w_stand=0.5, **lean(0.5, 0.5))),
+        (0.30, _mix(si, st, 0.0, px=xs, pz=zs, w_sit=0.3, **_seat_lean(L, 0.9, 0.9))),
+        (0.45, _mix(si, st, 0.0, px=0.93 * xs, pz=zs + 0.05, w_sit=0.0, **_seat_lean(L, 1.0, 1.0))),
+        (0.75, _mix(si, st, 1.0, px=0.35 * xs, pz=h - 0.15 * (h - zs), w_stand=0.5, **_seat_lean(L, 0.5, 0.5))),
         (1.0, st),
     ]
 

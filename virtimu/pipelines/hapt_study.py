@@ -71,6 +71,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
+from virtimu.coerce import parse_settings
 from virtimu.labels.maps import get_label_space
 from virtimu.types import NULL_LABEL
 from virtimu.windows import window_labels, window_starts
@@ -136,19 +137,8 @@ def _merge(base: dict, update: Mapping, where: str, path: tuple[str, ...] = ()) 
 
 def _dotted(items: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
     """``['a.b=1', ...]`` or ``{'a.b': 1}`` -> nested dict (values of strings parsed as YAML scalars)."""
-    if not items:
-        return {}
-    if isinstance(items, Mapping):
-        pairs = list(items.items())
-    else:
-        pairs = []
-        for item in items:
-            if "=" not in item:
-                raise ConfigError(f"override {item!r}: expected key=value (e.g. synthetic.n_per_activity=50)")
-            key, raw = item.split("=", 1)
-            pairs.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
     nested: dict[str, Any] = {}
-    for key, value in pairs:
+    for key, value in parse_settings(items, "synthetic.n_per_activity=50", error=ConfigError).items():
         node = nested
         parts = str(key).split(".")
         for p in parts[:-1]:

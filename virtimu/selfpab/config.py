@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from virtimu.coerce import coerce_value
+from virtimu.coerce import coerce_value, parse_settings
 
 #: Folder of the bundled configs (``paper.yaml``, ``cpu.yaml``).
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -360,16 +360,7 @@ def apply_overrides(cfg: SelfPABConfig, overrides: list[str] | dict[str, Any] | 
     """
     if not overrides:
         return cfg
-    items: dict[str, Any]
-    if isinstance(overrides, dict):
-        items = dict(overrides)
-    else:
-        items = {}
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"override {item!r}: expected section.key=value (e.g. pretrain.steps=100)")
-            key, raw = item.split("=", 1)
-            items[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    items = parse_settings(overrides, "pretrain.steps=100", form="section.key=value")
     merged = cfg.to_dict()
     for key, value in items.items():
         if "." not in key:

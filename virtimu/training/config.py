@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from virtimu.coerce import coerce_value
+from virtimu.coerce import coerce_value, parse_settings
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_linear")
@@ -163,15 +163,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str] | dict[str, Any] | No
     """
     if not overrides:
         return cfg
-    if isinstance(overrides, dict):
-        items = dict(overrides)
-    else:
-        items = {}
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"override {item!r}: expected key=value (e.g. lr=1e-4)")
-            key, raw = item.split("=", 1)
-            items[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    items = parse_settings(overrides, "lr=1e-4")
     merged = cfg.to_dict()
     valid = list(merged)
     unknown = sorted(set(items) - set(valid))
